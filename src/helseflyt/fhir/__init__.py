@@ -1,0 +1,1 @@
+"""FHIR R4 model: JSON handling, official definitions, validation, FHIRPath."""

@@ -1,0 +1,142 @@
+"""The storage boundary: a small Protocol every backend implements.
+
+Concurrency invariants (every backend must keep them):
+
+* A :class:`Transaction` is atomic: all of its writes become visible together or not at
+  all, also when the process dies mid-way (the database transaction guarantees it).
+* Writes to one resource are serialised: between ``current(..., for_update=True)`` and
+  the end of the transaction no other transaction can write a new version of it, so an
+  ``If-Match`` check followed by ``put`` never loses an update.
+* ``put`` assigns the next ``versionId`` and ``lastUpdated``, writes the history row,
+  replaces the current row and the resource's index rows, in the same transaction.
+* ``seq`` is a store-wide, increasing write number; history is returned newest first.
+
+No HTTP and no driver type crosses this boundary; drivers' errors become
+:class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+__all__ = [
+    "HistoryQuery",
+    "IndexEntry",
+    "Indexer",
+    "Reader",
+    "ResourceVersion",
+    "StorageError",
+    "Store",
+    "TokenCriterion",
+    "Transaction",
+    "VersionConflict",
+]
+
+
+class StorageError(Exception):
+    """The backend failed (driver error, lost connection, full disk...)."""
+
+
+class VersionConflict(StorageError):
+    """Another transaction wrote the same resource concurrently; retry or report 409."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceVersion:
+    type: str
+    id: str
+    version: int
+    last_updated: datetime  # timezone-aware, UTC
+    deleted: bool
+    body: bytes | None  # JSON including meta.versionId/lastUpdated; None when deleted
+    seq: int
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A token index row (search parameter ``param`` matches ``system|value``)."""
+
+    param: str
+    system: str | None
+    value: str
+
+
+# Computes a resource's index rows; called by ``put`` inside the write transaction.
+Indexer = Callable[[str, dict[str, Any]], Iterable[IndexEntry]]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCriterion:
+    """``param=[system|]value``: system None = any system, "" = no system."""
+
+    param: str
+    system: str | None
+    value: str | None  # None = any value in that system (``system|``)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    type: str | None = None
+    id: str | None = None
+    since: datetime | None = None  # only versions with lastUpdated >= since
+    at: datetime | None = None  # only the version current at this instant, per resource
+    count: int = 50
+    before_seq: int | None = None  # paging cursor: only versions with seq < before_seq
+
+
+class Reader(Protocol):
+    def read(self, type: str, id: str) -> ResourceVersion | None:
+        """The newest version (possibly a deletion marker), or None if never written."""
+
+    def vread(self, type: str, id: str, version: int) -> ResourceVersion | None: ...
+
+    def history(self, query: HistoryQuery) -> list[ResourceVersion]:
+        """Versions newest first (by seq), at most ``query.count``."""
+
+    def history_count(self, query: HistoryQuery) -> int:
+        """How many versions ``history`` would return without count/cursor."""
+
+    def find(
+        self,
+        type: str,
+        *,
+        ids: Sequence[str] | None = None,
+        tokens: Sequence[Sequence[TokenCriterion]] = (),
+        limit: int | None = None,
+    ) -> list[str]:
+        """Ids of current, non-deleted resources of ``type`` matching every group in
+        ``tokens`` (a group matches if any of its criteria does) and, if given, ``ids``."""
+
+
+class Transaction(Reader, Protocol):
+    def current(self, type: str, id: str, *, for_update: bool = False) -> ResourceVersion | None:
+        """Like ``read``; with ``for_update`` the resource is locked until commit."""
+
+    def put(self, type: str, id: str, resource: dict[str, Any]) -> ResourceVersion:
+        """Store ``resource`` as the next version of type/id; sets its ``meta``."""
+
+    def put_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ResourceVersion]:
+        """``put`` for many resources at once (bulk load)."""
+
+    def delete(self, type: str, id: str) -> ResourceVersion | None:
+        """Write a deletion marker; None if the resource is absent or already deleted."""
+
+
+class Store(Protocol):
+    url: str
+
+    def reader(self) -> AbstractContextManager[Reader]:
+        """A read-only, consistent view."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """An atomic unit of work: commit on normal exit, roll back on exception."""
+
+    def close(self) -> None: ...
