@@ -19,9 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("HELSEFLYT_SHARED", ROOT.parent / "shared"))
 CACHE = Path(os.environ.get("HELSEFLYT_CACHE", ROOT / ".cache"))
 R4_EXAMPLES = "hl7.fhir.r4.examples-4.0.1.tgz"
-POSTGRES_URL = os.environ.get(
-    "HELSEFLYT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("HELSEFLYT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def require_all() -> bool:

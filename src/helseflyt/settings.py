@@ -19,12 +19,37 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("host", "HELSEFLYT_HOST", "127.0.0.1", "Address to listen on (loopback only until access control is configured)."),
+    Setting(
+        "host",
+        "HELSEFLYT_HOST",
+        "127.0.0.1",
+        "Address to listen on (loopback only until access control is configured).",
+    ),
     Setting("port", "HELSEFLYT_PORT", 8080, "TCP port to listen on."),
-    Setting("data_dir", "HELSEFLYT_DATA_DIR", DEFAULT_DATA_DIR, "Folder for the embedded database and local state."),
-    Setting("database", "HELSEFLYT_DATABASE", None, "Database URL: sqlite:///path.db or postgresql://user@host:port/db (default: SQLite in the data folder)."),
-    Setting("max_body_bytes", "HELSEFLYT_MAX_BODY_BYTES", 64 * 1024 * 1024, "Largest request body accepted, in bytes (larger bodies get 413)."),
-    Setting("base_url", "HELSEFLYT_BASE_URL", None, "Public base URL of the FHIR endpoint, if behind a proxy (default: from the request)."),
+    Setting(
+        "data_dir",
+        "HELSEFLYT_DATA_DIR",
+        DEFAULT_DATA_DIR,
+        "Folder for the embedded database and local state.",
+    ),
+    Setting(
+        "database",
+        "HELSEFLYT_DATABASE",
+        None,
+        "Database URL: sqlite:///path.db or postgresql://user@host:port/db (default: SQLite in the data folder).",
+    ),
+    Setting(
+        "max_body_bytes",
+        "HELSEFLYT_MAX_BODY_BYTES",
+        64 * 1024 * 1024,
+        "Largest request body accepted, in bytes (larger bodies get 413).",
+    ),
+    Setting(
+        "base_url",
+        "HELSEFLYT_BASE_URL",
+        None,
+        "Public base URL of the FHIR endpoint, if behind a proxy (default: from the request).",
+    ),
 )
 
 

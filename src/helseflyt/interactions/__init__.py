@@ -1,0 +1,1 @@
+"""FHIR interactions, one module each; no HTTP here (see ``helseflyt.http``)."""

@@ -1,0 +1,1 @@
+"""Search: parameters compiled from the official SearchParameter definitions."""

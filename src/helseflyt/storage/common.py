@@ -1,0 +1,57 @@
+"""Helpers shared by the SQL backends: time, meta stamping, migrations discovery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from helseflyt.fhir import json as fjson
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Epoch microseconds, truncated to the millisecond that ``meta.lastUpdated`` shows."""
+    micros = int(moment.timestamp() * 1_000_000)
+    return micros - micros % 1000
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+def instant(micros: int) -> str:
+    """FHIR ``instant`` text of an epoch-microsecond value, millisecond precision, UTC."""
+    return from_micros(micros).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp(res_id: str, resource: dict[str, Any], version: int, micros: int) -> bytes:
+    """The stored body: the resource with its id and server-assigned meta."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = instant(micros)
+    body = {"resourceType": resource["resourceType"], "id": res_id, "meta": meta}
+    body.update((k, v) for k, v in resource.items() if k not in ("resourceType", "id", "meta"))
+    return fjson.dumps(body)
+
+
+def migrations(package: str) -> list[tuple[int, str]]:
+    """``(version, sql)`` for every ``NNN_name.sql`` file in a backend package, in order."""
+    out = []
+    for entry in resources.files(package).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            out.append((int(name[:3]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def statements(sql: str) -> list[str]:
+    """Split a migration script into statements (``--`` comments removed first)."""
+    text = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [s.strip() for s in text.split(";") if s.strip()]
