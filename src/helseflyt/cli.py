@@ -1,0 +1,128 @@
+"""The ``helseflyt`` command. Flags mirror ``helseflyt.settings.SETTINGS``."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from helseflyt.settings import SETTINGS, Settings
+
+app = typer.Typer(
+    help="Helseflyt: a FHIR R4 health-data sharing platform for Norway.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_HELP = {s.name: f"{s.help} [env: {s.env}]" for s in SETTINGS}
+Host = Annotated[str | None, typer.Option(help=_HELP["host"], show_default="127.0.0.1")]
+Port = Annotated[int | None, typer.Option(help=_HELP["port"], show_default="8080")]
+Database = Annotated[str | None, typer.Option(help=_HELP["database"], show_default=False)]
+DataDir = Annotated[str | None, typer.Option(help=_HELP["data_dir"], show_default="./helseflyt-data")]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Host = None, port: Port = None, database: Database = None, data_dir: DataDir = None
+) -> None:
+    """Serve FHIR R4 at http://HOST:PORT/fhir (default http://127.0.0.1:8080/fhir)."""
+    settings = Settings.load(host=host, port=port, database=database, data_dir=data_dir)
+    if not is_loopback(settings.host):
+        fail(
+            f"refusing to listen on {settings.host}: access control is not configured yet, "
+            "so Helseflyt only serves the loopback address in open development mode. "
+            "Use --host 127.0.0.1 (the default)."
+        )
+    import uvicorn
+
+    from helseflyt.app import create_app
+
+    typer.secho(
+        "Helseflyt is in OPEN DEVELOPMENT MODE: no access control, loopback only.",
+        err=True,
+        fg=typer.colors.YELLOW,
+    )
+    typer.echo(f"FHIR R4 base: http://{settings.host}:{settings.port}/fhir", err=True)
+    typer.echo(f"Database: {redact(settings.database_url)}", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for logs."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        cred, host = rest.rsplit("@", 1)
+        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
+    return url
+
+
+@app.command()
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="Bundles, NDJSON files, folders, .tar.gz")],
+    database: Database = None,
+    data_dir: DataDir = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Bulk-load FHIR resources into the configured database, validating every one."""
+    for path in paths:
+        if not path.exists():
+            fail(f"{path}: no such file or folder")
+    settings = Settings.load(database=database, data_dir=data_dir)
+    from helseflyt.ingest import load as load_paths
+    from helseflyt.search.identifier_index import index_identifiers
+    from helseflyt.storage import open_store
+
+    store = open_store(settings.database_url, indexer=index_identifiers)
+    try:
+        report = load_paths(store, paths, progress=progress)
+    finally:
+        store.close()
+    typer.echo(report.summary())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from helseflyt import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app(prog_name="helseflyt")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
