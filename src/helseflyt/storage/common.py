@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -11,19 +11,28 @@ from helseflyt.fhir import json as fjson
 
 Clock = Callable[[], datetime]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 def to_micros(moment: datetime) -> int:
-    """Epoch microseconds, truncated to the millisecond that ``meta.lastUpdated`` shows."""
-    micros = int(moment.timestamp() * 1_000_000)
+    """Epoch microseconds, truncated to the millisecond that ``meta.lastUpdated`` shows.
+
+    Integer arithmetic (not ``timestamp()``, a float) so that no millisecond is lost to
+    rounding; a naive datetime is taken as UTC.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    micros = (moment - _EPOCH) // _MICRO
     return micros - micros % 1000
 
 
 def from_micros(micros: int) -> datetime:
-    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def instant(micros: int) -> str:

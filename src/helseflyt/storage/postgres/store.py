@@ -1,0 +1,281 @@
+"""PostgreSQL store: psycopg 3 with a connection pool, for production and scale-out.
+
+``postgresql://user@host:port/db?schema=name&pool_size=10``; ``schema`` (default
+``public``) and ``pool_size`` are Helseflyt's options, every other query option goes to
+libpq unchanged. The schema is created if missing and the ``NNN_name.sql`` migrations
+run on start, inside one transaction holding a ``pg_advisory_xact_lock`` per schema, so
+two processes starting together migrate once.
+
+Concurrency invariants:
+
+* Readers run in ``REPEATABLE READ READ ONLY`` transactions: one consistent snapshot.
+* Writers run in ``READ COMMITTED`` transactions. ``current(..., for_update=True)``
+  locks the ``resource_current`` row (``SELECT ... FOR UPDATE``); ``put`` locks the
+  rows of the resources it writes too, in key order, so blind writes queue up instead
+  of failing. A resource that does not exist yet has no row to lock: ``current(...,
+  for_update=True)`` then takes a transaction-scoped advisory lock on its key and
+  reads again, so two "create if absent" transactions run one after the other.
+  Two transactions that create the same new id *without* that lock both insert history
+  version 1; the unique key ``(res_type, res_id, version)`` lets only the first commit
+  and the second gets :class:`VersionConflict` (also raised for deadlocks and
+  serialisation failures). Never do two writes succeed silently.
+* ``seq`` comes from the identity sequence when a row is written, not when it commits;
+  two concurrent transactions may therefore commit their seqs out of order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors, sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, VersionConflict
+from helseflyt.storage.common import Clock, migrations, utc_now
+from helseflyt.storage.sql import Key, Row, SQLReader, SQLWriter
+
+__all__ = ["PostgresStore"]
+
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_OUR_OPTIONS = ("schema", "pool_size")
+_COPY_FROM = 16  # rows from which COPY / unnest beat executemany
+_CONFLICTS = (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected)
+
+_HISTORY_TYPES = ["int8", "text", "text", "int4", "int8", "bool", "bytea"]
+_TOKEN_TYPES = ["text"] * 5
+
+
+def _storage_error(exc: psycopg.Error, what: str) -> StorageError:
+    if isinstance(exc, _CONFLICTS):
+        return VersionConflict(f"concurrent write, retry: {exc}")
+    return StorageError(f"PostgreSQL {what} failed: {exc}")
+
+
+def parse_url(url: str) -> tuple[str, str, int]:
+    """``(libpq conninfo, schema, pool size)`` of a ``postgresql://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL (expected postgresql://user@host:port/db): {url}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in _OUR_OPTIONS}
+    schema = ours.get("schema", "public")
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(f"invalid schema name {schema!r}: use letters, digits and _")
+    try:
+        pool_size = int(ours.get("pool_size", "10"))
+    except ValueError:
+        raise ValueError(f"pool_size must be an integer: {url}") from None
+    rest = urlencode([(k, v) for k, v in query if k not in _OUR_OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), schema, max(pool_size, 1)
+
+
+class _Conn:
+    """The shared SQL's :class:`~helseflyt.storage.sql.Connection` over psycopg."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
+
+    def query(self, text: str, args: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return self.raw.execute(text.replace("?", "%s"), args, binary=True).fetchall()
+        except psycopg.Error as exc:
+            raise _storage_error(exc, "query") from exc
+
+    def run(self, text: str, args: Sequence[Any] = ()) -> None:
+        """A statement without result rows."""
+        try:
+            self.raw.execute(text.replace("?", "%s"), args)
+        except psycopg.Error as exc:
+            raise _storage_error(exc, "write") from exc
+
+    def executemany(self, text: str, rows: Iterable[Row]) -> None:
+        try:
+            with self.raw.cursor() as cur:
+                cur.executemany(text.replace("?", "%s"), rows)
+        except psycopg.Error as exc:
+            raise _storage_error(exc, "write") from exc
+
+    def copy(self, table: str, columns: str, types: list[str], rows: list[Row]) -> None:
+        try:
+            with (
+                self.raw.cursor() as cur,
+                cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            raise _storage_error(exc, "bulk write") from exc
+
+
+class _Transaction(SQLWriter):
+    conn: _Conn
+
+    def __init__(self, conn: _Conn, indexer: Indexer | None, clock: Clock, store: PostgresStore) -> None:
+        super().__init__(conn, indexer, clock)
+        self.store = store
+
+    def _next_seqs(self, n: int) -> list[int]:
+        rows = self.conn.query(
+            "SELECT nextval(?::regclass) FROM generate_series(1, ?)", (self.store.seq_name, n)
+        )
+        return sorted(r[0] for r in rows)
+
+    def current(self, type: str, id: str, *, for_update: bool = False) -> ResourceVersion | None:
+        if not for_update:
+            return self.read(type, id)
+        text = (
+            "SELECT h.seq, h.res_type, h.res_id, h.version, h.last_updated, h.deleted, h.body"
+            " FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
+            " WHERE c.res_type = ? AND c.res_id = ? FOR UPDATE OF c"
+        )
+        found = self._one(text, (type, id))
+        if found is None:
+            self._lock_absent(type, id)
+            found = self._one(text, (type, id))  # created meanwhile by the lock's holder?
+        return found
+
+    def _lock_absent(self, type: str, id: str) -> None:
+        key = f"{self.store.schema}\x1f{type}/{id}"
+        self.conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
+    def _current_versions(self, keys: Sequence[Key]) -> dict[Key, int]:
+        rows = self.conn.query(
+            "SELECT c.res_type, c.res_id, c.version FROM resource_current c"
+            " JOIN unnest(?::text[], ?::text[]) k(t, i) ON c.res_type = k.t AND c.res_id = k.i"
+            " ORDER BY c.res_type, c.res_id FOR UPDATE OF c",
+            ([t for t, _ in keys], [i for _, i in keys]),
+        )
+        return {(t, i): v for t, i, v in rows}
+
+    def _insert_history(self, rows: list[Row]) -> None:
+        if len(rows) < _COPY_FROM:
+            return super()._insert_history(rows)
+        self.conn.copy(
+            "resource_history",
+            "seq, res_type, res_id, version, last_updated, deleted, body",
+            _HISTORY_TYPES,
+            rows,
+        )
+
+    def _upsert_current(self, rows: list[Row]) -> None:
+        if len(rows) < _COPY_FROM:
+            return super()._upsert_current(rows)
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        self.conn.run(
+            "INSERT INTO resource_current (res_type, res_id, version, last_updated, deleted, seq)"
+            " SELECT * FROM unnest(?::text[], ?::text[], ?::int4[], ?::int8[], ?::bool[], ?::int8[])"
+            " ON CONFLICT (res_type, res_id) DO UPDATE SET version = excluded.version,"
+            " last_updated = excluded.last_updated, deleted = excluded.deleted, seq = excluded.seq",
+            columns,
+        )
+
+    def _delete_tokens(self, keys: list[Key]) -> None:
+        if len(keys) < _COPY_FROM:
+            return super()._delete_tokens(keys)
+        self.conn.run(
+            "DELETE FROM token_index t USING unnest(?::text[], ?::text[]) k(rt, ri)"
+            " WHERE t.res_type = k.rt AND t.res_id = k.ri",
+            ([t for t, _ in keys], [i for _, i in keys]),
+        )
+
+    def _insert_tokens(self, rows: list[Row]) -> None:
+        if len(rows) < _COPY_FROM:
+            return super()._insert_tokens(rows)
+        self.conn.copy("token_index", "res_type, res_id, param, system, value", _TOKEN_TYPES, rows)
+
+
+class PostgresStore:
+    """``postgresql://...``; see the module docstring for the URL options."""
+
+    def __init__(self, url: str, *, indexer: Indexer | None = None, clock: Clock = utc_now) -> None:
+        self.url = url
+        conninfo, self.schema, pool_size = parse_url(url)
+        self.indexer = indexer
+        self.clock = clock
+        self._pool = ConnectionPool(
+            conninfo,
+            kwargs={"autocommit": True},
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            configure=self._configure,
+            open=False,
+            name="helseflyt",
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise StorageError(f"cannot connect to PostgreSQL ({exc})") from exc
+        try:
+            self._migrate()
+            with self.reader() as r:
+                self.seq_name: str = r.conn.query(
+                    "SELECT pg_get_serial_sequence(quote_ident(?) || '.resource_history', 'seq')",
+                    (self.schema,),
+                )[0][0]
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+
+    @contextmanager
+    def _session(self, begin: str) -> Iterator[_Conn]:
+        """One database transaction on a pooled connection: commit, or roll back."""
+        try:
+            with self._pool.connection() as conn:
+                try:
+                    conn.execute(begin)
+                    yield _Conn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")
+                    raise
+        except psycopg.Error as exc:
+            raise _storage_error(exc, "transaction") from exc
+        except PoolTimeout as exc:
+            raise StorageError(f"no PostgreSQL connection available: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self._session("BEGIN") as conn:
+            conn.query(
+                "SELECT pg_advisory_xact_lock(hashtext('helseflyt.migrate'), hashtext(?))", (self.schema,)
+            )
+            exists = conn.query("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,))
+            if not exists:
+                conn.raw.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+            conn.raw.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in conn.query("SELECT version FROM schema_migrations")}
+            for version, script in migrations("helseflyt.storage.postgres"):
+                if version not in done:
+                    conn.raw.execute(script.encode())
+                    conn.run("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        """The newest applied migration (``NNN`` of ``NNN_name.sql``)."""
+        with self.reader() as r:
+            return int(r.conn.query("SELECT max(version) FROM schema_migrations")[0][0] or 0)
+
+    @contextmanager
+    def reader(self) -> Iterator[SQLReader]:
+        with self._session("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:
+            yield SQLReader(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Transaction]:
+        with self._session("BEGIN") as conn:
+            yield _Transaction(conn, self.indexer, self.clock, self)
+
+    def close(self) -> None:
+        self._pool.close()

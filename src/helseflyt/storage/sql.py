@@ -1,0 +1,268 @@
+"""The SQL both relational backends share: reads, history, token search and writes.
+
+The statements are written once, in the common subset of SQLite and PostgreSQL, with
+``?`` placeholders; a backend's :class:`Connection` adapter runs them (PostgreSQL
+rewrites ``?`` to ``%s``) and turns driver errors into :class:`StorageError`. Dialect
+differences stay in the backends as overrides of the few ``_`` hooks of
+:class:`SQLWriter` (allocating ``seq`` numbers, locking, bulk inserts).
+
+Both backends have the same tables (see ``NNN_*.sql`` next to each backend):
+
+* ``resource_history``: every version, ``seq`` the store-wide write number;
+* ``resource_current``: one row per resource pointing to its newest history row;
+* ``token_index``: token rows of current, non-deleted resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, TokenCriterion
+from helseflyt.storage.common import Clock, from_micros, stamp, to_micros
+
+__all__ = ["Connection", "SQLReader", "SQLWriter"]
+
+Key = tuple[str, str]
+Row = tuple[Any, ...]
+
+_ROW = "h.seq, h.res_type, h.res_id, h.version, h.last_updated, h.deleted, h.body"
+_CHUNK = 500  # ids per IN (...) list: far below every backend's parameter limit
+
+INSERT_HISTORY = (
+    "INSERT INTO resource_history (seq, res_type, res_id, version, last_updated, deleted, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+UPSERT_CURRENT = (
+    "INSERT INTO resource_current (res_type, res_id, version, last_updated, deleted, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (res_type, res_id) DO UPDATE SET"
+    " version = excluded.version, last_updated = excluded.last_updated,"
+    " deleted = excluded.deleted, seq = excluded.seq"
+)
+DELETE_TOKENS = "DELETE FROM token_index WHERE res_type = ? AND res_id = ?"
+INSERT_TOKEN = "INSERT INTO token_index (res_type, res_id, param, system, value) VALUES (?, ?, ?, ?, ?)"
+
+
+class Connection(Protocol):
+    """What the shared SQL needs from a driver; errors surface as ``StorageError``."""
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+
+    def executemany(self, sql: str, rows: Iterable[Row]) -> None: ...
+
+
+def _version(row: Row) -> ResourceVersion:
+    seq, res_type, res_id, version, micros, deleted, body = row
+    return ResourceVersion(res_type, res_id, version, from_micros(micros), bool(deleted), body, seq)
+
+
+def _history_where(q: HistoryQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if q.type is not None:
+        where.append("h.res_type = ?")
+        args.append(q.type)
+    if q.id is not None:
+        where.append("h.res_id = ?")
+        args.append(q.id)
+    if q.since is not None:
+        where.append("h.last_updated >= ?")
+        args.append(to_micros(q.since))
+    if q.at is not None:
+        at = to_micros(q.at)
+        where.append(
+            "h.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM resource_history n"
+            " WHERE n.res_type = h.res_type AND n.res_id = h.res_id"
+            " AND n.version > h.version AND n.last_updated <= ?)"
+        )
+        args += [at, at]
+    return where, args
+
+
+def _token_condition(crit: TokenCriterion, args: list[Any]) -> str:
+    cond = ["t.param = ?"]
+    args.append(crit.param)
+    if crit.value is not None:
+        cond.append("t.value = ?")
+        args.append(crit.value)
+    if crit.system == "":
+        cond.append("t.system IS NULL")
+    elif crit.system is not None:
+        cond.append("t.system = ?")
+        args.append(crit.system)
+    return "(" + " AND ".join(cond) + ")"
+
+
+def _where(conditions: list[str]) -> str:
+    return (" WHERE " + " AND ".join(conditions)) if conditions else ""
+
+
+class SQLReader:
+    """``Reader`` over a :class:`Connection` inside an open database transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _one(self, sql: str, args: Sequence[Any]) -> ResourceVersion | None:
+        rows = self.conn.query(sql, args)
+        return _version(rows[0]) if rows else None
+
+    def read(self, type: str, id: str) -> ResourceVersion | None:
+        return self._one(
+            f"SELECT {_ROW} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
+            " WHERE c.res_type = ? AND c.res_id = ?",
+            (type, id),
+        )
+
+    def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
+        return self._one(
+            f"SELECT {_ROW} FROM resource_history h WHERE h.res_type = ? AND h.res_id = ? AND h.version = ?",
+            (type, id, version),
+        )
+
+    def history(self, query: HistoryQuery) -> list[ResourceVersion]:
+        where, args = _history_where(query)
+        if query.before_seq is not None:
+            where.append("h.seq < ?")
+            args.append(query.before_seq)
+        rows = self.conn.query(
+            f"SELECT {_ROW} FROM resource_history h{_where(where)} ORDER BY h.seq DESC LIMIT ?",
+            [*args, query.count],
+        )
+        return [_version(r) for r in rows]
+
+    def history_count(self, query: HistoryQuery) -> int:
+        where, args = _history_where(query)
+        return int(self.conn.query(f"SELECT count(*) FROM resource_history h{_where(where)}", args)[0][0])
+
+    def find(
+        self,
+        type: str,
+        *,
+        ids: Sequence[str] | None = None,
+        tokens: Sequence[Sequence[TokenCriterion]] = (),
+        limit: int | None = None,
+    ) -> list[str]:
+        sql = ["SELECT c.res_id FROM resource_current c WHERE c.res_type = ? AND NOT c.deleted"]
+        args: list[Any] = [type]
+        if ids is not None:
+            if not ids:
+                return []
+            sql.append(f"AND c.res_id IN ({','.join('?' * len(ids))})")
+            args += ids
+        for group in tokens:
+            if not group:
+                return []  # an empty OR matches nothing
+            ors = [_token_condition(crit, args) for crit in group]
+            sql.append(
+                "AND EXISTS (SELECT 1 FROM token_index t WHERE t.res_type = c.res_type"
+                f" AND t.res_id = c.res_id AND ({' OR '.join(ors)}))"
+            )
+        sql.append("ORDER BY c.res_id")
+        if limit is not None:
+            sql.append("LIMIT ?")
+            args.append(limit)
+        return [r[0] for r in self.conn.query(" ".join(sql), args)]
+
+
+class SQLWriter(SQLReader):
+    """``Transaction`` over a :class:`Connection`; the caller owns BEGIN/COMMIT.
+
+    ``put_many`` reads the current versions of all its keys in one go, numbers the new
+    versions (a key repeated in a batch gets consecutive versions), then writes history
+    rows, the newest row per key into ``resource_current`` and that row's index rows.
+    """
+
+    def __init__(self, conn: Connection, indexer: Indexer | None, clock: Clock) -> None:
+        super().__init__(conn)
+        self.indexer = indexer
+        self.clock = clock
+
+    # -- dialect hooks -------------------------------------------------------------
+
+    def _next_seqs(self, n: int) -> list[int]:
+        """``n`` increasing, unused ``seq`` numbers."""
+        raise NotImplementedError
+
+    def _lock_absent(self, type: str, id: str) -> None:
+        """Serialise writers of a resource that has no row to lock yet (if needed)."""
+
+    def _current_versions(self, keys: Sequence[Key]) -> dict[Key, int]:
+        found: dict[Key, int] = {}
+        by_type: dict[str, list[str]] = {}
+        for t, i in keys:
+            by_type.setdefault(t, []).append(i)
+        for t, ids in by_type.items():
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                rows = self.conn.query(
+                    "SELECT res_id, version FROM resource_current WHERE res_type = ?"
+                    f" AND res_id IN ({','.join('?' * len(chunk))})",
+                    [t, *chunk],
+                )
+                found.update(((t, rid), v) for rid, v in rows)
+        return found
+
+    def _insert_history(self, rows: list[Row]) -> None:
+        self.conn.executemany(INSERT_HISTORY, rows)
+
+    def _upsert_current(self, rows: list[Row]) -> None:
+        self.conn.executemany(UPSERT_CURRENT, rows)
+
+    def _delete_tokens(self, keys: list[Key]) -> None:
+        self.conn.executemany(DELETE_TOKENS, keys)
+
+    def _insert_tokens(self, rows: list[Row]) -> None:
+        self.conn.executemany(INSERT_TOKEN, rows)
+
+    # -- Transaction -----------------------------------------------------------------
+
+    def current(self, type: str, id: str, *, for_update: bool = False) -> ResourceVersion | None:
+        return self.read(type, id)
+
+    def put(self, type: str, id: str, resource: dict[str, Any]) -> ResourceVersion:
+        return self.put_many([(type, id, resource)])[0]
+
+    def put_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ResourceVersion]:
+        if not items:
+            return []
+        micros = to_micros(self.clock())
+        known = self._current_versions(list(dict.fromkeys((t, i) for t, i, _ in items)))
+        seqs = self._next_seqs(len(items))
+        history: list[Row] = []
+        newest: dict[Key, tuple[Row, dict[str, Any]]] = {}
+        out: list[ResourceVersion] = []
+        versions = dict(known)
+        for seq, (res_type, res_id, resource) in zip(seqs, items, strict=True):
+            key = (res_type, res_id)
+            version = versions[key] = versions.get(key, 0) + 1
+            body = stamp(res_id, resource, version, micros)
+            history.append((seq, res_type, res_id, version, micros, False, body))
+            newest[key] = ((res_type, res_id, version, micros, False, seq), resource)
+            out.append(ResourceVersion(res_type, res_id, version, from_micros(micros), False, body, seq))
+        self._insert_history(history)
+        self._upsert_current([row for row, _ in newest.values()])
+        stale = [key for key in newest if key in known]
+        if stale:
+            self._delete_tokens(stale)
+        if self.indexer is not None:
+            tokens = [
+                (t, i, e.param, e.system, e.value)
+                for (t, i), (_, resource) in newest.items()
+                for e in self.indexer(t, resource)
+            ]
+            if tokens:
+                self._insert_tokens(tokens)
+        return out
+
+    def delete(self, type: str, id: str) -> ResourceVersion | None:
+        cur = self.current(type, id, for_update=True)
+        if cur is None or cur.deleted:
+            return None
+        micros = to_micros(self.clock())
+        (seq,) = self._next_seqs(1)
+        version = cur.version + 1
+        self._insert_history([(seq, type, id, version, micros, True, None)])
+        self._upsert_current([(type, id, version, micros, True, seq)])
+        self._delete_tokens([(type, id)])
+        return ResourceVersion(type, id, version, from_micros(micros), True, None, seq)
