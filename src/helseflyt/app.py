@@ -1,0 +1,91 @@
+"""The ASGI application: the one place that picks a storage backend.
+
+``create_app(settings, *, store=None, clock=None)`` builds a Starlette app serving FHIR
+R4 at ``/fhir``. The store is opened in ``lifespan`` from ``settings.database_url``
+(unless one is passed in, e.g. by tests) and closed on shutdown. Middleware comes from
+a list (see :mod:`helseflyt.http.middleware`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+
+from helseflyt.errors import Issue
+from helseflyt.http.middleware import BodySizeLimit, ErrorHandler, RequestId
+from helseflyt.http.routes import EXCEPTION_HANDLERS, ROUTES
+from helseflyt.interactions.context import Validator, new_id
+from helseflyt.search.identifier_index import index_identifiers
+from helseflyt.settings import Settings
+from helseflyt.storage import Store, open_store
+from helseflyt.storage.common import Clock, utc_now
+
+log = logging.getLogger("helseflyt")
+
+
+def default_validator() -> Validator:
+    """The R4 validator, adapted to ``Context.validate(resource, expected_type)``."""
+    try:
+        from helseflyt.fhir.validation import validate
+    except ImportError:
+        log.warning("helseflyt.fhir.validation is missing: resources are only checked for resourceType")
+
+        def no_validation(resource: Any, expected_type: str | None) -> list[Issue]:
+            return []
+
+        return no_validation
+
+    def run(resource: Any, expected_type: str | None) -> list[Issue]:
+        return validate(resource, expected_type=expected_type)
+
+    return run
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first."""
+    return [
+        Middleware(RequestId),
+        Middleware(ErrorHandler),
+        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+    ]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    validate: Validator | None = None,
+    id_factory: Callable[[], str] | None = None,
+) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened = store is None
+        active = store
+        if active is None:
+            active = await run_in_threadpool(
+                open_store, settings.database_url, indexer=index_identifiers, clock=clock or utc_now
+            )
+        app.state.store = active
+        try:
+            yield
+        finally:
+            if opened:
+                await run_in_threadpool(active.close)
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=middleware(settings),
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.validate = validate or default_validator()
+    app.state.new_id = id_factory or new_id
+    return app

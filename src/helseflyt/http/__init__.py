@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, middleware and response framing. The only Starlette importer."""

@@ -1,0 +1,101 @@
+"""capabilities: ``GET [base]/metadata`` (https://hl7.org/fhir/R4/http.html#capabilities).
+
+The CapabilityStatement is generated from what the server really does: every concrete
+R4 resource type (from the official definitions) with the interactions implemented in
+this package, JSON only, the patch formats that are available, the conditional
+variants and the search parameters that conditional requests understand. Nothing is
+hand-listed that the server does not do. It also states that the server runs in open
+development mode, without access control.
+
+Signature: ``capability_statement(base_url, *, now=None) -> dict``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from helseflyt import __version__
+from helseflyt.interactions.patch import fhirpath_patch_available
+from helseflyt.interactions.types import resource_types
+from helseflyt.search.conditional import SUPPORTED
+
+INSTANCE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance")
+TYPE_INTERACTIONS = ("create", "history-type")
+SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
+
+OPEN_MODE = (
+    "Open development mode: this server has no access control yet (no authentication, no "
+    "authorisation, no audit). It only listens on the loopback address. Do not store real "
+    "patient data."
+)
+
+_SEARCH_DOC = {
+    "identifier": ("token", "http://hl7.org/fhir/SearchParameter/Patient-identifier"),
+    "_id": ("token", "http://hl7.org/fhir/SearchParameter/Resource-id"),
+}
+
+
+def _transaction_available() -> bool:
+    try:
+        from helseflyt.interactions.transaction import process_bundle  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def patch_formats() -> list[str]:
+    formats = ["application/json-patch+json"]
+    if fhirpath_patch_available():
+        formats.append("application/fhir+json")
+    return formats
+
+
+def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[str, Any]:
+    date = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    search_params = [
+        {
+            "name": name,
+            "type": _SEARCH_DOC[name][0],
+            "documentation": "Only in conditional create/update/delete and conditional references, for now.",
+        }
+        for name in SUPPORTED
+    ]
+    resources = [
+        {
+            "type": res_type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+            "interaction": [{"code": c} for c in (*INSTANCE_INTERACTIONS, *TYPE_INTERACTIONS)],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "full-support",
+            "conditionalUpdate": True,
+            "conditionalDelete": "multiple",
+            "searchParam": search_params,
+        }
+        for res_type in sorted(resource_types())
+    ]
+    system = [{"code": c} for c in SYSTEM_INTERACTIONS if c == "history-system" or _transaction_available()]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Helseflyt",
+        "kind": "instance",
+        "software": {"name": "Helseflyt", "version": __version__},
+        "implementation": {"description": f"Helseflyt FHIR R4 server. {OPEN_MODE}", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": patch_formats(),
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": OPEN_MODE,
+                "security": {"cors": False, "description": OPEN_MODE},
+                "resource": resources,
+                "interaction": system,
+            }
+        ],
+    }
