@@ -62,7 +62,7 @@ def _compile(type_name: str) -> Checker:
             table[key] = _field(e, t)
             keys.append(key)
             if t in primitives:
-                table["_" + key] = _companion(e)
+                table["_" + key] = _companion(e, t)
                 keys.append("_" + key)
             if e.choice:
                 choices[key] = choices["_" + key] = (e.path, key)
@@ -143,6 +143,8 @@ def _kind(value: Any) -> str:
 
 
 def _field(e: model.Element, t: str) -> Handler:
+    if e.max == 0:
+        return _prohibited(e)
     many = e.max is None or e.max > 1
     bound = element_binding(e.path, e.binding) if e.binding else None
     if t in model.primitive_types():
@@ -226,10 +228,17 @@ def _primitive_field(
     return array
 
 
-def _companion(e: model.Element) -> Handler:
+def _prohibited(e: model.Element) -> Handler:
+    def handler(v: Any, obj: dict, path: str, key: str, ctx: Ctx) -> None:
+        ctx.add("structure", f"{e.path} is not allowed (max cardinality 0)", f"{path}.{key}")
+
+    return handler
+
+
+def _companion(e: model.Element, t: str) -> Handler:
     """The ``_name`` element carrying a primitive's id and extensions."""
     many = e.max is None or e.max > 1
-    element = cell("Element")
+    element = cell(t)  # the primitive's own element model: id, extension
 
     def handler(v: Any, obj: dict, path: str, key: str, ctx: Ctx) -> None:
         name = key[1:]

@@ -109,7 +109,9 @@ def _bool_ok(v: Any) -> bool:
 
 def _str_ok(match: Callable[[str], Any]) -> Callable[[Any], bool]:
     def ok(v: Any) -> bool:
-        return type(v) is str and match(v) is not None
+        # JSON never allows "" (https://hl7.org/fhir/R4/json.html#primitive), even
+        # where the regex (uri: \S*) would.
+        return type(v) is str and v != "" and match(v) is not None
 
     return ok
 
