@@ -117,8 +117,7 @@ def compare(a: FPDateTime, b: FPDateTime) -> int | None:
         raise TypeError("cannot compare a Time with a Date/DateTime")
     fa, fb = a._normalised(), b._normalised()
     if (a.tz is None) != (b.tz is None) and a.fields[HOUR] is not None and b.fields[HOUR] is not None:
-        if a.tz or b.tz:
-            return None
+        return None
     start = HOUR if a.kind == "time" else YEAR
     pa, pb = a.precision_class(), b.precision_class()
     for i in range(start, SECOND + 1):
@@ -137,7 +136,7 @@ def parse_date_time(text: str, kind: str | None = None) -> FPDateTime | None:
         return None
     y, mo, d, h, mi, s, frac, t_marker, zone = m.groups()
     if h is not None and mi is None:
-        return None  # FHIR has no hour-only precision in text form
+        mi = "00"  # hour-only (FHIRPath literal): read as hh:00, like other engines
     fields: list[int | None] = [int(y), _int(mo), _int(d), _int(h), _int(mi), _int(s), None]
     if frac is not None:
         fields[MILLI] = int((frac + "00")[:3])
@@ -178,7 +177,7 @@ _CAL_UNIT = {
     "year": YEAR, "years": YEAR, "month": MONTH, "months": MONTH, "week": -1, "weeks": -1,
     "day": DAY, "days": DAY, "hour": HOUR, "hours": HOUR, "minute": MINUTE, "minutes": MINUTE,
     "second": SECOND, "seconds": SECOND, "millisecond": MILLI, "milliseconds": MILLI,
-    "a": YEAR, "mo": MONTH, "wk": -1, "d": DAY, "h": HOUR, "min": MINUTE, "s": SECOND, "ms": MILLI,
+    "wk": -1, "d": DAY, "h": HOUR, "min": MINUTE, "s": SECOND, "ms": MILLI,
 }
 _SECONDS = {DAY: 86400, HOUR: 3600, MINUTE: 60, SECOND: 1}
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import ops
-from .compiler import Ctx, Fn, current_time, matches_type
+from .compiler import Ctx, Fn, check_type_name, current_time, matches_type
 from .nodes import FHIRPathError, Node, system_value, type_of
 from .operators import contains_item, distinct, union
 
@@ -53,6 +53,7 @@ def compile_call(name: str, args: list[Fn], asts: tuple[Any, ...], strict: bool)
         raise FHIRPathError(f"{name}() takes {low}..{high} arguments, got {len(args)}", "semantic")
     if type_arg:
         type_name = _type_name(asts[0])
+        check_type_name(type_name)
         return lambda ctx, focus: impl(ctx, focus, type_name)
     if not args:
         return lambda ctx, focus: impl(ctx, focus)
@@ -252,7 +253,7 @@ def _contains_same(coll: list[Any], x: Any) -> bool:
 
 @function("ofType", 1, type_arg=True)
 def _of_type(ctx: Ctx, focus: list[Any], type_name: str) -> list[Any]:
-    return [x for x in focus if matches_type(x, type_name)]
+    return [x for x in focus if matches_type(x, type_name, exact=True)]
 
 
 @function("is", 1, type_arg=True)
@@ -268,7 +269,7 @@ def _is(ctx: Ctx, focus: list[Any], type_name: str) -> list[Any]:
 def _as(ctx: Ctx, focus: list[Any], type_name: str) -> list[Any]:
     if len(focus) > 1:
         raise FHIRPathError("as() needs a single item")
-    return [x for x in focus if matches_type(x, type_name)]
+    return [x for x in focus if matches_type(x, type_name, exact=True)]
 
 
 class _TypeInfo:
@@ -436,9 +437,9 @@ def _sort(ctx: Ctx, focus: list[Any], *keys: Fn) -> list[Any]:
             if va is None and vb is None:
                 continue
             if va is None:
-                return 1 if desc else -1
-            if vb is None:
                 return -1 if desc else 1
+            if vb is None:
+                return 1 if desc else -1
             c = ops.compare(va, vb) or 0
             if c:
                 return -c if desc else c

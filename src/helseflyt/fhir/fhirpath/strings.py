@@ -110,8 +110,19 @@ def _unescape(s: str, fmt: str) -> str | None:
     if fmt == "html":
         return html.unescape(s)
     if fmt == "json":
-        return json.loads(f'"{s}"')
+        return _JSON_ESCAPE.sub(_json_unescape_one, s)
     return None
+
+
+_JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+_JSON_CHARS = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _json_unescape_one(m: re.Match[str]) -> str:
+    c = m.group(1)
+    if c[0] == "u" and len(c) == 5:
+        return chr(int(c[1:], 16))
+    return _JSON_CHARS.get(c, c)
 
 
 _str_fn("indexOf", 1, lambda s, sub: s.find(sub))
