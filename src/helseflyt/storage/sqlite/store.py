@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,20 @@ class _Transaction(SQLWriter):
         return list(range(top + 1, top + 1 + n))
 
 
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 200) -> None:
+    """``journal_mode = WAL``, retried: when several processes or threads open a new
+    database together, the switch can fail with "database is locked" without waiting
+    for the busy timeout."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _path_of(url: str) -> str:
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a SQLite URL (expected sqlite:///path.db): {url}")
@@ -75,7 +90,7 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("PRAGMA cache_size = -65536")
