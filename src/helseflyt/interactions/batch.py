@@ -28,7 +28,8 @@ from helseflyt.interactions.transaction import (
 def run_batch(ctx: Context, plan: Plan, mode: str = "minimal") -> list[dict[str, Any]]:
     """One response entry per request entry, in Bundle order."""
     out: dict[int, dict[str, Any]] = {
-        i: error_entry(InvalidRequest(issues[0].diagnostics, issues=issues)) for i, issues in plan.invalid.items()
+        i: error_entry(InvalidRequest(issues[0].diagnostics, issues=issues))
+        for i, issues in plan.invalid.items()
     }
     for e in plan.entries:
         single = Plan("batch", [e], plan.mapping, needs_store=False)

@@ -193,7 +193,10 @@ def _shape(bundle: Any, base_url: str) -> tuple[str, list[Entry], dict[int, list
         )
     raw_entries = bundle.get("entry", [])
     if not isinstance(raw_entries, list):
-        raise InvalidRequest("Bundle.entry must be an array", issues=[Issue("Bundle.entry must be an array", expression=("Bundle.entry",))])
+        raise InvalidRequest(
+            "Bundle.entry must be an array",
+            issues=[Issue("Bundle.entry must be an array", expression=("Bundle.entry",))],
+        )
     entries: list[Entry] = []
     issues: list[Issue] = []
     invalid: dict[int, list[Issue]] = {}
@@ -261,14 +264,25 @@ def _entry(i: int, raw: Any, base_url: str, kind: str) -> tuple[Entry | None, li
         return None, [Issue(rule, expression=(f"{where}.request.url",))]
     if method in ("POST", "PUT", "PATCH"):
         if not isinstance(resource, dict):
-            return None, [Issue(f"a {method} entry needs a resource", "required", expression=(f"{where}.resource",))]
+            return None, [
+                Issue(f"a {method} entry needs a resource", "required", expression=(f"{where}.resource",))
+            ]
         entry.resource = resource
     elif resource is not None:
         return None, [Issue(f"a {method} entry must not have a resource", expression=(f"{where}.resource",))]
     if entry.if_none_exist is not None and (method != "POST" or not isinstance(entry.if_none_exist, str)):
-        return None, [Issue("ifNoneExist is a string, only for POST", expression=(f"{where}.request.ifNoneExist",))]
-    if entry.if_match is not None and (method not in ("PUT", "PATCH", "DELETE") or not isinstance(entry.if_match, str)):
-        return None, [Issue("ifMatch is a string, only for PUT, PATCH and DELETE", expression=(f"{where}.request.ifMatch",))]
+        return None, [
+            Issue("ifNoneExist is a string, only for POST", expression=(f"{where}.request.ifNoneExist",))
+        ]
+    if entry.if_match is not None and (
+        method not in ("PUT", "PATCH", "DELETE") or not isinstance(entry.if_match, str)
+    ):
+        return None, [
+            Issue(
+                "ifMatch is a string, only for PUT, PATCH and DELETE",
+                expression=(f"{where}.request.ifMatch",),
+            )
+        ]
     return entry, []
 
 
@@ -296,25 +310,16 @@ def plan_bundle(bundle: Any, *, base_url: str, new_id: Callable[[], str]) -> Pla
     for e in entries:
         if e.method == "POST":
             assert e.resource is not None
-            old_id = e.resource.get("id")
             e.id = new_id()
-            if kind == "transaction":
-                if e.full_url:
-                    mapping[e.full_url] = f"{e.type}/{e.id}"
-                    _relative_alias(mapping, e, base_url)
+            if kind == "transaction" and e.full_url:
+                mapping[e.full_url] = f"{e.type}/{e.id}"
+                _relative_alias(mapping, e, base_url)
             needs_store |= e.if_none_exist is not None
-            del old_id
         elif e.method in ("PUT", "PATCH", "DELETE"):
             needs_store |= e.id is None  # conditional
             if kind == "transaction" and e.full_url and e.id is not None:
                 mapping[e.full_url] = f"{e.type}/{e.id}"
-    if kind == "transaction" and not needs_store:
-        needs_store = any(
-            "?" in ref and not ref.startswith("#")
-            for e in entries
-            if e.resource is not None
-            for ref in iter_references(e.resource)
-        )
+    # Conditional references are found while rewriting (see ``prepare``).
     return Plan(kind, entries, mapping, needs_store, invalid=invalid)
 
 
@@ -414,7 +419,7 @@ def prepare(plan: Plan, validate: Validate, reader: Reader | None = None) -> Non
 
     def conditional(ref: str) -> str:
         if reader is None:
-            raise InvalidRequest(f"conditional reference {ref!r} needs the store")
+            raise _NeedsStore(ref)
         res_type, _, query = ref.partition("?")
         if not is_resource_type(res_type):
             raise InvalidRequest(f"conditional reference {ref!r} does not start with a resource type")
@@ -430,24 +435,30 @@ def prepare(plan: Plan, validate: Validate, reader: Reader | None = None) -> Non
             continue
         try:
             prepare_entry(plan, e, validate, conditional if plan.kind == "transaction" else None)
+        except _NeedsStore:
+            # A conditional reference: redo it all inside the transaction. Rewriting
+            # is idempotent (mapped values are never fullUrls), so a second pass is exact.
+            plan.needs_store = True
+            return
         except FhirError as exc:
             raise at_entry(e, exc) from exc
     plan.prepared = True
 
 
-def prepare_entry(
-    plan: Plan, e: Entry, validate: Validate, conditional: Callable[[str], str] | None
-) -> None:
+class _NeedsStore(Exception):
+    """A conditional reference was met while preparing without a store."""
+
+
+def prepare_entry(plan: Plan, e: Entry, validate: Validate, conditional: Callable[[str], str] | None) -> None:
     assert e.resource is not None
     if e.method == "PATCH":
         return  # the patch document is applied to the stored resource, then validated
     resource = require_resource(e.resource, e.type)
-    if e.method == "PUT":
-        if e.query is None and resource.get("id") != e.id:
-            raise InvalidRequest(
-                f"the resource id {resource.get('id')!r} must equal the id in request.url ({e.id})",
-                issues=[Issue("resource id does not match request.url", expression=(f"{e.type}.id",))],
-            )
+    if e.method == "PUT" and e.query is None and resource.get("id") != e.id:
+        raise InvalidRequest(
+            f"the resource id {resource.get('id')!r} must equal the id in request.url ({e.id})",
+            issues=[Issue("resource id does not match request.url", expression=(f"{e.type}.id",))],
+        )
     rewrite(resource, plan.mapping, conditional)
     if plan.kind == "batch":
         _no_bundle_links(plan, resource)
@@ -527,7 +538,12 @@ def _put(tx: Transaction, e: Entry) -> Result:
     check_if_match(cur, e.if_match, f"{e.type}/{e.id}")
     v = tx.put(e.type, e.id, e.resource)
     created = cur is None or cur.deleted
-    return Result(201 if created else 200, v.body, v, outcome=information(f"{'created' if created else 'updated'} {e.type}/{e.id}"))
+    return Result(
+        201 if created else 200,
+        v.body,
+        v,
+        outcome=information(f"{'created' if created else 'updated'} {e.type}/{e.id}"),
+    )
 
 
 def _patch(tx: Transaction, e: Entry, validate: Validate) -> Result:
@@ -571,13 +587,25 @@ def read_entry(reader: Reader, ctx: Context, e: Entry) -> Result:
     if e.id is not None:
         found = current_or_raise(reader, e.type, e.id)
         return Result(200, found.body, found)
-    ids = parse_criteria(e.query or "", what="search in a Bundle entry").find(reader, e.type) if e.query else reader.find(e.type)
+    ids = (
+        parse_criteria(e.query or "", what="search in a Bundle entry").find(reader, e.type)
+        if e.query
+        else reader.find(e.type)
+    )
     entries = []
     for rid in ids:
         v = reader.read(e.type, rid)
         if v is not None and v.body is not None:
-            entries.append({"fullUrl": f"{ctx.base_url}/{e.type}/{rid}", "resource": fjson.loads(v.body), "search": {"mode": "match"}})
-    return Result(200, {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+            entries.append(
+                {
+                    "fullUrl": f"{ctx.base_url}/{e.type}/{rid}",
+                    "resource": fjson.loads(v.body),
+                    "search": {"mode": "match"},
+                }
+            )
+    return Result(
+        200, {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+    )
 
 
 # --- responses --------------------------------------------------------------------------
@@ -617,7 +645,11 @@ def parse_prefer(prefer: str | None) -> str:
             part = part.strip()
             for item in part.split(","):
                 key, _, value = item.strip().partition("=")
-                if key.strip() == "return" and value.strip() in ("minimal", "representation", "OperationOutcome"):
+                if key.strip() == "return" and value.strip() in (
+                    "minimal",
+                    "representation",
+                    "OperationOutcome",
+                ):
                     return value.strip()
     return "minimal"
 
@@ -647,6 +679,7 @@ def run_transaction(ctx: Context, plan: Plan, mode: str = "minimal") -> list[dic
     if not plan.needs_store:
         check_identities(plan)
         prepare(plan, validate)  # outside the write lock: validation runs in parallel
+        # (may find a conditional reference: then plan.needs_store and run_plan redoes it)
     with ctx.store.transaction() as tx:
         results = run_plan(tx, ctx, plan, validate)
     by_index = {e.index: e for e in plan.entries}

@@ -1,0 +1,250 @@
+"""``load(store, paths)``: the bulk loader behind ``helseflyt load PATH...``.
+
+Pipeline (three stages, so that parsing, validation and writing overlap):
+
+1. a reader thread streams :class:`~helseflyt.ingest.sources.Document` s from the
+   paths (gzip inflation releases the GIL);
+2. ``workers`` processes (default: one per CPU) run
+   :func:`helseflyt.ingest.prepare.prepare` on them: parse, plan, rewrite references,
+   validate. Results come back *in input order*, so a later file may update a resource
+   of an earlier one;
+3. this process writes each unit in its own storage transaction (one ``put_many`` per
+   transaction Bundle or NDJSON chunk), so a transaction Bundle is atomic exactly as
+   over REST, and a failing unit does not stop the load.
+
+Nothing invalid is stored: every resource passes the validator before it is written.
+``workers=0`` prepares in this process (simplest to debug).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from multiprocessing.pool import AsyncResult
+from pathlib import Path
+from typing import Any
+
+from helseflyt.errors import FhirError
+from helseflyt.fhir import json as fjson
+from helseflyt.ingest.prepare import BASE_URL, Prepared, Validate, default_validate, new_id, prepare
+from helseflyt.ingest.report import LoadError, LoadReport
+from helseflyt.ingest.sources import Document, Skipped, iter_documents, kind_of
+from helseflyt.interactions.context import Context
+from helseflyt.interactions.transaction import run_plan
+from helseflyt.storage.base import StorageError, Store
+
+__all__ = ["load"]
+
+_END = object()
+
+
+def load(
+    store: Store,
+    paths: Sequence[Path | str],
+    *,
+    progress: bool = True,
+    validate: Validate = default_validate,
+    workers: int | None = None,
+) -> LoadReport:
+    """Load Bundles, NDJSON files, folders and ``.tar.gz`` archives into ``store``.
+
+    ``validate`` must be a module-level function when ``workers`` > 0 (it is sent to
+    the worker processes).
+    """
+    report = LoadReport()
+    paths = [Path(p) for p in paths]
+    total_bytes = _size(paths)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    started = time.perf_counter()
+    was_gc = gc.isenabled()
+    gc.disable()
+    try:
+        with _progress(progress, total_bytes) as advance:
+            for doc_or_unit in _prepared(paths, validate, workers, report):
+                if isinstance(doc_or_unit, tuple):
+                    unit, size = doc_or_unit
+                    _write(store, unit, validate, report)
+                    advance(size, report.resources)
+    finally:
+        if was_gc:
+            gc.enable()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _size(paths: list[Path]) -> int:
+    """Input bytes for the progress bar; 0 (unknown) when archives are read."""
+    total = 0
+    for p in paths:
+        if p.is_dir():
+            total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        elif p.is_file():
+            total += p.stat().st_size
+        if kind_of(p.name) == "archive" or (
+            p.is_dir() and any(kind_of(f.name) == "archive" for f in p.rglob("*"))
+        ):
+            return 0
+    return total
+
+
+def _read_ahead(paths: list[Path], depth: int) -> Iterator[Document | Skipped]:
+    """Documents from a background thread, at most ``depth`` ahead."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+
+    def run() -> None:
+        try:
+            for item in iter_documents(paths):
+                q.put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the caller
+            q.put(exc)
+        q.put(_END)
+
+    thread = threading.Thread(target=run, name="helseflyt-load-reader", daemon=True)
+    thread.start()
+    while True:
+        item = q.get()
+        if item is _END:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()
+
+
+def _prepared(
+    paths: list[Path], validate: Validate, workers: int, report: LoadReport
+) -> Iterator[tuple[Prepared, int]]:
+    if workers <= 0:
+        for doc in _read_ahead(paths, depth=4):
+            if isinstance(doc, Skipped):
+                report.skipped.append(doc.source)
+                continue
+            report.documents += 1
+            yield prepare(doc, validate), len(doc.data)
+        return
+    in_flight: deque[tuple[AsyncResult[Prepared], int]] = deque()
+    # fork, before any thread of ours runs: workers start instantly (no re-import) and
+    # callers need no ``if __name__ == "__main__"`` guard.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        work = partial(prepare, validate=validate)
+        for doc in _read_ahead(paths, depth=max(4, 4 * workers)):
+            if isinstance(doc, Skipped):
+                report.skipped.append(doc.source)
+                continue
+            report.documents += 1
+            in_flight.append((pool.apply_async(work, (doc,)), len(doc.data)))
+            while len(in_flight) > 3 * workers or (in_flight and in_flight[0][0].ready()):
+                res, size = in_flight.popleft()
+                yield res.get(), size
+        while in_flight:
+            res, size = in_flight.popleft()
+            yield res.get(), size
+
+
+def _write(store: Store, unit: Prepared, validate: Validate, report: LoadReport) -> None:
+    report.errors += unit.errors
+    if unit.payload is not None:
+        items = fjson.loads(unit.payload)
+        try:
+            with store.transaction() as tx:
+                tx.put_many([(t, i, r) for t, i, r in items])
+        except StorageError as exc:
+            report.errors.append(LoadError(unit.source, f"not stored: {exc}"))
+            return
+        report.resources += len(items)
+        for t, _, _ in items:
+            report.by_type[t] += 1
+    elif unit.plan is not None:
+        _run_plan(store, unit, validate, report)
+
+
+def _run_plan(store: Store, unit: Prepared, validate: Validate, report: LoadReport) -> None:
+    plan = unit.plan
+    assert plan is not None
+    ctx = Context(store, BASE_URL, validate, new_id)
+    if plan.kind == "batch":
+        from helseflyt.interactions.batch import run_batch
+
+        indexes = sorted([e.index for e in plan.entries] + list(plan.invalid))
+        methods = {e.index: (e.method, e.type) for e in plan.entries}
+        for index, resp in zip(indexes, run_batch(ctx, plan), strict=True):
+            status = resp["response"]["status"]
+            if int(status.split()[0]) >= 400:
+                diag = "; ".join(i.get("diagnostics", "") for i in resp["response"]["outcome"]["issue"])
+                report.errors.append(LoadError(unit.source, f"{status}: {diag}", entry=index))
+            elif methods.get(index, ("GET",))[0] in ("POST", "PUT", "PATCH", "DELETE"):
+                report.resources += 1
+                report.by_type[methods[index][1]] += 1
+        return
+    try:
+        with store.transaction() as tx:
+            run_plan(tx, ctx, plan, validate)
+    except FhirError as exc:
+        entry = next(
+            (
+                int(x[len("Bundle.entry[") : x.index("]")])
+                for i in exc.issues
+                for x in i.expression
+                if x.startswith("Bundle.entry[")
+            ),
+            None,
+        )
+        report.errors.append(LoadError(unit.source, str(exc), entry=entry))
+        return
+    except StorageError as exc:
+        report.errors.append(LoadError(unit.source, f"not stored: {exc}"))
+        return
+    for e in plan.entries:
+        if e.method in ("POST", "PUT", "PATCH", "DELETE") and e.existing is None:
+            report.resources += 1
+            report.by_type[e.type] += 1
+
+
+class _progress:
+    """A rich progress bar over input bytes (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if not self.enabled:
+            return lambda size, stored: None
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]loading"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[stored]:,} resources"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.bar.start()
+        task = self.bar.add_task("load", total=self.total or None, stored=0)
+
+        def advance(size: int, stored: int) -> None:
+            self.bar.update(task, advance=size, stored=stored)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
