@@ -77,6 +77,7 @@ async def base_post(request: Request) -> Response:
     body_kind(request.headers.get("content-type"))
     raw = await request.body()
     ctx = context(request)
+    prefer = request.headers.get("prefer")
 
     def process() -> Result:
         bundle = parse_json(raw)
@@ -90,9 +91,10 @@ async def base_post(request: Request) -> Response:
             from helseflyt.interactions.transaction import process_bundle
         except ImportError as exc:
             raise NotSupported("transaction and batch Bundles are not available yet") from exc
-        return process_bundle(ctx, bundle)
+        return process_bundle(ctx, bundle, prefer=prefer)
 
-    return await run(process, request, fmt)
+    result = await run_in_threadpool(process)
+    return render(result, fmt)  # Prefer was applied per entry by process_bundle
 
 
 # --- type level -----------------------------------------------------------------
@@ -221,6 +223,7 @@ ROUTES: list[BaseRoute] = [
     Route(f"{FHIR_BASE}/metadata", metadata, methods=["GET"]),
     Route(f"{FHIR_BASE}/_history", system_history, methods=["GET"]),
     Route(FHIR_BASE, base_post, methods=["POST"]),
+    Route(f"{FHIR_BASE}/", base_post, methods=["POST"]),
     Route(f"{FHIR_BASE}/{{type}}/_history", type_history, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history/{{vid}}", version_read, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history", instance_history, methods=["GET"]),

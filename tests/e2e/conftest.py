@@ -1,0 +1,148 @@
+"""End-to-end fixtures: the real ASGI app, in-process, on every storage backend.
+
+``client`` talks to ``create_app`` through httpx's ASGITransport (the app's lifespan is
+run, so the store is opened and closed as in production). ``sqlite`` always runs;
+``postgres`` runs in a schema of its own on the ``postgres_url`` server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from helseflyt.app import create_app
+from helseflyt.search.identifier_index import index_identifiers
+from helseflyt.settings import Settings
+from helseflyt.storage import Store, open_store
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+START = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+BASE = "http://testserver/fhir"
+
+
+class FixedClock:
+    """A clock that moves only when told to (and by 1 ms per call when ``tick``)."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+class Client:
+    """A synchronous client for an ASGI app, running its lifespan in a portal thread."""
+
+    def __init__(self, app: Any) -> None:
+        self._portal_cm = start_blocking_portal()
+        self.portal: BlockingPortal = self._portal_cm.__enter__()
+        self._lifespan: AbstractContextManager[Any] = self.portal.wrap_async_context_manager(
+            app.router.lifespan_context(app)
+        )
+        self._lifespan.__enter__()
+        transport = httpx.ASGITransport(app=app)
+        self.http = httpx.AsyncClient(transport=transport, base_url=BASE + "/")
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return self.portal.call(partial(self.http.request, method, url, **kwargs))
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kw)
+
+    def close(self) -> None:
+        self.portal.call(self.http.aclose)
+        self._lifespan.__exit__(None, None, None)
+        self._portal_cm.__exit__(None, None, None)
+
+
+def with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'e2e.db'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = f"hf_e2e_{uuid.uuid4().hex[:16]}"
+    yield with_schema(base, schema)
+    drop_schema(base, schema)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: FixedClock) -> Iterator[Store]:
+    opened = open_store(store_url, indexer=index_identifiers, clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=str(tmp_path / "unused"), max_body_bytes=256 * 1024)
+
+
+@pytest.fixture
+def make_client(settings: Settings, store: Store) -> Iterator[Callable[..., Client]]:
+    clients: list[Client] = []
+
+    def make(**overrides: Any) -> Client:
+        app = create_app(overrides.pop("settings", settings), store=store, **overrides)
+        client = Client(app)
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., Client]) -> Client:
+    return make_client()
