@@ -85,7 +85,10 @@ class Expression:
 
     def evaluate_nodes(self, resource: Any, *, variables: dict[str, Any] | None = None) -> list[Any]:
         """Results as items: :class:`Node` for elements of ``resource``, else System values."""
-        root = [resource] if isinstance(resource, Node) else _wrap(resource)
+        if resource.__class__ is dict:
+            root = [Node(resource, None, None, None, None, resource.get("resourceType"))]
+        else:
+            root = [resource] if isinstance(resource, Node) else _wrap(resource)
         ctx = Ctx(root, variables or {}, self.strict)
         return self._fn(ctx, root)
 
@@ -158,7 +161,9 @@ def compile_node(node: tuple[Any, ...], strict: bool) -> Fn:
     if kind == "bin":
         from .operators import compile_binary
 
-        return compile_binary(node[1], compile_node(node[2], strict), compile_node(node[3], strict))
+        right = node[3]
+        literal = right[1] if right[0] == "lit" else None
+        return compile_binary(node[1], compile_node(node[2], strict), compile_node(right, strict), literal)
     raise FHIRPathError(f"cannot compile {kind}", "syntax")
 
 
@@ -259,9 +264,13 @@ def _expand(item: Node, name: str, value: Any, out: list[Any], type_: str | None
 def _choice(item: Node, name: str, out: list[Any]) -> bool:
     """Expand choice element ``name`` (``value`` finds ``valueQuantity``)."""
     d = item.value
-    keys = info().choice_keys(item.type, name)
+    t = item.type
+    try:
+        choices = _CHOICES[(t, name)]
+    except KeyError:
+        choices = _CHOICES[(t, name)] = _choices(t, name)
     found = False
-    if keys is None:  # no model: recognise name + Type keys
+    if choices is None:  # no model: recognise name + Type keys
         n = len(name)
         for key in list(d):
             if key.startswith(name) and len(key) > n and key[n].isupper():
@@ -270,13 +279,23 @@ def _choice(item: Node, name: str, out: list[Any]) -> bool:
                 _expand(item, key, d[key], out, type_)
                 found = True
         return found
-    for key in keys:
-        if key in d or "_" + key in d:
-            _expand(item, key, d.get(key), out)
-            found = True
-    return found
+    for key, ukey, type_ in choices:
+        value = d.get(key)
+        if value is not None or ukey in d:
+            _expand(item, key, value, out, type_)
+            return True  # a choice element holds one type only
+    return False
 
 
+def _choices(type_name: str | None, name: str) -> tuple[tuple[str, str, str | None], ...] | None:
+    ti = info()
+    keys = ti.choice_keys(type_name, name)
+    if keys is None:
+        return None
+    return tuple((k, "_" + k, ti.child_type(type_name, k)) for k in keys)
+
+
+_CHOICES: dict[tuple[str | None, str], tuple[str, ...] | None] = {}
 _COMPLEX_SUFFIX = frozenset(
     "Quantity CodeableConcept Coding Period Range Ratio Reference Identifier Attachment "
     "SampledData Timing HumanName Address ContactPoint Age Duration Money Annotation".split()
@@ -286,6 +305,7 @@ _COMPLEX_SUFFIX = frozenset(
 def _member(name: str, strict: bool) -> Fn:
     type_name = name[:1].isupper()
     maybe_choice = not type_name and any(c.isupper() for c in name)
+    uname = "_" + name
     ti = info()
 
     def member(ctx: Ctx, focus: list[Any]) -> list[Any]:
@@ -302,9 +322,19 @@ def _member(name: str, strict: bool) -> Fn:
                     raise FHIRPathError(
                         f"'{name}' is the JSON name of a choice element: use "
                         f"'{_choice_base(item, name)}' (with ofType() or 'as')", "semantic")
-                _expand(item, name, value, out)
+                cls = value.__class__
+                if cls is dict:
+                    out.append(Node(value, item, name, None))
+                elif cls is list and value and value[0].__class__ is dict:
+                    for i, v in enumerate(value):
+                        out.append(Node(v, item, name, i))
+                else:
+                    _expand(item, name, value, out)
                 continue
-            if "_" + name in d:
+            if type_name and d.get("resourceType") == name:
+                out.append(item)
+                continue
+            if uname in d:
                 _expand(item, name, None, out)
                 continue
             if type_name and "resourceType" in d:
@@ -392,7 +422,23 @@ def check_type_name(type_name: str) -> None:
         raise FHIRPathError(f"unknown type {type_name}", "semantic")
 
 
+_MATCHES: dict[tuple[str, str, bool], bool] = {}
+
+
 def matches_type(item: Any, type_name: str, exact: bool = False) -> bool:
+    """Cached :func:`_matches_type` for typed nodes."""
+    if item.__class__ is Node:
+        t = item.type
+        if t is not None:
+            key = (t, type_name, exact)
+            r = _MATCHES.get(key)
+            if r is None:
+                r = _MATCHES[key] = _matches_type(item, type_name, exact)
+            return r
+    return _matches_type(item, type_name, exact)
+
+
+def _matches_type(item: Any, type_name: str, exact: bool = False) -> bool:
     """Whether ``item`` is of type ``type_name`` (``FHIR.X``, ``System.X`` or ``X``).
 
     ``exact`` (for as/ofType) does not let a FHIR primitive match its base type: a

@@ -86,6 +86,8 @@ def system_value(item: Any) -> Any:
     v = item.value
     cls = v.__class__
     if cls is str:
+        if not v[:1].isdigit():  # cannot be a date or time
+            return v
         t = item.type
         if t in ("date", "dateTime", "instant"):
             return parse_date_time(v, "date" if t == "date" else "dateTime") or v

@@ -68,7 +68,24 @@ def _logic(op: str, a: bool | None, b: bool | None) -> bool | None:
     return True if b is True else None
 
 
-def compile_binary(op: str, left: Fn, right: Fn) -> Fn:  # noqa: C901 - one dispatch table
+def compile_binary(op: str, left: Fn, right: Fn, literal: Any = None) -> Fn:  # noqa: C901
+    """``literal`` is the right operand's value when it is a String literal (fast path)."""
+    if op in ("=", "!=") and literal.__class__ is str:
+        negate = op == "!="
+        lit = [literal]
+
+        def eq_string(ctx: Any, focus: list[Any]) -> list[Any]:
+            coll = left(ctx, focus)
+            if len(coll) == 1:
+                v = coll[0]
+                if v.__class__ is Node:
+                    v = v.value
+                if v.__class__ is str and not v[:1].isdigit():
+                    return [(v == literal) != negate]
+            r = _collection_equal(coll, lit)
+            return [] if r is None else [r != negate]
+
+        return eq_string
     if op in ("=", "!="):
         negate = op == "!="
 
