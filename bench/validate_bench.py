@@ -50,11 +50,12 @@ def main() -> int:
     issues = [(r, validate(r)) for r in resources[:1]]  # first call compiles the model
     first = time.perf_counter() - t0
     invalid: Counter[str] = Counter()
-    best = float("inf")
+    best = best_cpu = float("inf")
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         issues = [(r, validate(r)) for r in resources]
         best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
     for resource, found in issues:
         for issue in found:
             invalid[f"{resource['resourceType']} {issue.expression} {issue.diagnostics}"] += 1
@@ -62,7 +63,8 @@ def main() -> int:
     print(f"first call (loads definitions, compiles types): {first * 1000:.0f} ms")
     print(
         f"{len(resources):,} resources, {bad} invalid, best of {args.repeat}: "
-        f"{best:.2f} s = {len(resources) / best:,.0f} resources/s"
+        f"{best:.2f} s = {len(resources) / best:,.0f} resources/s "
+        f"(CPU time: {len(resources) / best_cpu:,.0f} resources/s)"
     )
     for text, n in invalid.most_common(20):
         print(f"  {n} x {text}")

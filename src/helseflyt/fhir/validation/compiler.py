@@ -83,6 +83,7 @@ def _object_checker(
 ) -> Checker:
     get = table.get
     choice_of = choices.get
+    choice_keys = frozenset(choices)
 
     def check(obj: Any, path: str, ctx: Ctx) -> None:
         if type(obj) is not dict:
@@ -110,7 +111,7 @@ def _object_checker(
                     f"missing required element {name!r} ({element_path} has minimum cardinality 1)",
                     f"{path}.{name.removesuffix('[x]')}",
                 )
-        if choices:
+        if choices and len(obj.keys() & choice_keys) > 1:
             seen: dict[str, str] = {}
             for k in obj:
                 c = choice_of(k)
@@ -191,6 +192,19 @@ def _primitive_field(
             ctx.local_refs.append((v[1:], path, False))
 
     checks_more = bound is not None or local
+    match = prim.match
+    if not many and match is not None and not checks_more:
+        # The most common case (string, uri, dateTime... without binding), inlined.
+
+        def single_str(v: Any, obj: dict, path: str, key: str, ctx: Ctx) -> None:
+            if type(v) is str and v != "" and match(v) is not None:
+                return
+            if type(v) is list:
+                _cardinality(e, v, False, f"{path}.{key}", ctx)
+            else:
+                bad(v, f"{path}.{key}", ctx)
+
+        return single_str
     if not many:
 
         def single(v: Any, obj: dict, path: str, key: str, ctx: Ctx) -> None:
@@ -281,9 +295,11 @@ def _complex_field(e: model.Element, sub: list[Checker], many: bool, post: Check
 
         return single
 
+    bounded = e.max is not None
+
     def array(v: Any, obj: dict, path: str, key: str, ctx: Ctx) -> None:
         p = f"{path}.{key}"
-        if not _cardinality(e, v, True, p, ctx):
+        if (type(v) is not list or not v or bounded) and not _cardinality(e, v, True, p, ctx):
             return
         check = sub[0]
         for i, x in enumerate(v):
