@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from helseflyt.fhir import json as fjson
 from helseflyt.fhir.references import iter_references
+from helseflyt.ingest.verify import current_totals, unresolved_references
 from helseflyt.storage import HistoryQuery, Store, open_store
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -317,15 +317,5 @@ SYNTHEA_TOTALS = {
 
 def assert_synthea_loaded(store: Store) -> None:
     """Exact totals per type, and every reference points to a stored resource."""
-    with store.reader() as r:
-        assert {t: r.history_count(HistoryQuery(type=t)) for t in SYNTHEA_TOTALS} == SYNTHEA_TOTALS
-        assert r.history_count(HistoryQuery()) == 27_075
-        versions = r.history(HistoryQuery(count=30_000))
-    known = {f"{v.type}/{v.id}" for v in versions}
-    unresolved = []
-    for v in versions:
-        assert v.body is not None
-        for ref in iter_references(fjson.loads(v.body)):
-            if not ref.startswith("#") and ref not in known:
-                unresolved.append((v.type, v.id, ref))
-    assert unresolved == []
+    assert current_totals(store) == SYNTHEA_TOTALS
+    assert unresolved_references(store) == []
