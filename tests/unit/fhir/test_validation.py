@@ -507,3 +507,23 @@ def test_diagnostics_are_precise() -> None:
     assert issue.diagnostics == "unknown element 'foo' in Patient"
     (issue,) = validate(obs(status=None))
     assert issue.diagnostics == "null is not allowed (omit the element)"
+
+
+def test_dates_must_exist_in_the_calendar() -> None:
+    from helseflyt.fhir.validation import validate
+
+    bad = validate({"resourceType": "Patient", "birthDate": "2023-02-30"})
+    assert [(i.code, i.expression) for i in bad] == [("value", ("Patient.birthDate",))]
+    assert validate({"resourceType": "Patient", "birthDate": "2024-02-29"}) == []
+    bad = validate({"resourceType": "Patient", "deceasedDateTime": "2023-04-31T10:00:00Z"})
+    assert [i.expression for i in bad] == [("Patient.deceasedDateTime",)]
+
+
+def test_absurd_nesting_is_an_issue_not_a_crash() -> None:
+    from helseflyt.fhir.validation import validate
+
+    ext: dict = {"url": "http://example.org/x", "valueString": "a"}
+    for _ in range(3000):
+        ext = {"url": "http://example.org/x", "extension": [ext]}
+    issues = validate({"resourceType": "Patient", "extension": [ext]})
+    assert [i.diagnostics for i in issues] == ["the resource is nested too deeply to be valid FHIR"]

@@ -26,5 +26,8 @@ def validate(resource: Any, *, expected_type: str | None = None) -> list[Issue]:
     path = rt if type(rt) is str and rt.isidentifier() else "Resource"
     if expected_type is not None and rt != expected_type:
         ctx.add("invalid", f"expected a {expected_type} resource, got {rt!r}", path)
-    check_resource(resource, path, ctx)
+    try:
+        check_resource(resource, path, ctx)
+    except RecursionError:
+        ctx.add("structure", "the resource is nested too deeply to be valid FHIR", path)
     return ctx.issues

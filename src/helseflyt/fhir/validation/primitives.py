@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -30,6 +31,22 @@ _XHTML = re.compile(
 )
 _BASE64 = re.compile(r"[0-9a-zA-Z+/=\s]+")
 _WS = re.compile(r"\s+")
+
+
+def _calendar(match: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The regex match, plus a real calendar day (the R4 regexes accept 2023-02-30)."""
+
+    def check(v: str) -> Any:
+        m = match(v)
+        if m is None or len(v) < 10:
+            return m
+        try:
+            date(int(v[0:4]), int(v[5:7]), int(v[8:10]))
+        except ValueError:
+            return None
+        return m
+
+    return check
 
 
 def _base64_ok(v: str) -> bool:
@@ -143,4 +160,6 @@ def primitive(name: str) -> Primitive:
             raise KeyError(name)
         # re.ASCII: \s and \S as in the Java/XML Schema regexes the spec was written for.
         match = re.compile(regex, re.ASCII).fullmatch
+        if name in ("date", "dateTime", "instant"):
+            match = _calendar(match)
     return Primitive(name, "str", _str_ok(match), match)
