@@ -1,25 +1,22 @@
 """End-to-end fixtures: the real ASGI app, in-process, on every storage backend.
 
-``client`` talks to ``create_app`` through httpx's ASGITransport (the app's lifespan is
-run, so the store is opened and closed as in production). ``sqlite`` always runs;
-``postgres`` runs in a schema of its own on the ``postgres_url`` server.
+``client`` talks to ``create_app`` in-process (:class:`helseflyt.http.testing.Client`).
+``sqlite`` always runs; ``postgres`` runs in a schema of its own on the ``postgres_url``
+server.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from helseflyt.app import create_app
+from helseflyt.http.testing import Client
 from helseflyt.search.identifier_index import index_identifiers
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
@@ -29,7 +26,6 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
 START = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-BASE = "http://testserver/fhir"
 
 
 class FixedClock:
@@ -44,43 +40,6 @@ class FixedClock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
-
-
-class Client:
-    """A synchronous client for an ASGI app, running its lifespan in a portal thread."""
-
-    def __init__(self, app: Any) -> None:
-        self._portal_cm = start_blocking_portal()
-        self.portal: BlockingPortal = self._portal_cm.__enter__()
-        self._lifespan: AbstractContextManager[Any] = self.portal.wrap_async_context_manager(
-            app.router.lifespan_context(app)
-        )
-        self._lifespan.__enter__()
-        transport = httpx.ASGITransport(app=app)
-        self.http = httpx.AsyncClient(transport=transport, base_url=BASE + "/")
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return self.portal.call(partial(self.http.request, method, url, **kwargs))
-
-    def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", url, **kw)
-
-    def put(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("PUT", url, **kw)
-
-    def patch(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("PATCH", url, **kw)
-
-    def delete(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("DELETE", url, **kw)
-
-    def close(self) -> None:
-        self.portal.call(self.http.aclose)
-        self._lifespan.__exit__(None, None, None)
-        self._portal_cm.__exit__(None, None, None)
 
 
 def with_schema(url: str, schema: str) -> str:

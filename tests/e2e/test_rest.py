@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from e2e.conftest import FixedClock
+from helseflyt.http.testing import BASE, Client
 from helseflyt.interactions.patch import fhirpath_patch_available
 from helseflyt.interactions.types import resource_types
 from helseflyt.storage import HistoryQuery, Store
-from e2e.conftest import BASE, Client, FixedClock
 
 FHIR_JSON = "application/fhir+json"
 SYS = "urn:oid:2.16.578.1.12.4.1.4.1"
@@ -233,7 +234,10 @@ JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 def test_json_patch(client: Client) -> None:
     pid = create(client, patient(active=True))["id"]
-    ops = [{"op": "replace", "path": "/active", "value": False}, {"op": "add", "path": "/gender", "value": "male"}]
+    ops = [
+        {"op": "replace", "path": "/active", "value": False},
+        {"op": "add", "path": "/gender", "value": "male"},
+    ]
     r = client.patch(f"Patient/{pid}", content=json.dumps(ops), headers=JSON_PATCH)
     assert r.status_code == 200, r.text
     assert r.json()["active"] is False and r.json()["gender"] == "male"
@@ -317,7 +321,9 @@ def test_conditional_create(client: Client, store: Store) -> None:
     assert by_value.status_code == 201
 
 
-@pytest.mark.parametrize("criteria", ["name=Ola", "identifier:of-type=x", "birthdate=1970", "_lastUpdated=gt2020"])
+@pytest.mark.parametrize(
+    "criteria", ["name=Ola", "identifier:of-type=x", "birthdate=1970", "_lastUpdated=gt2020"]
+)
 def test_unsupported_criteria_are_refused(client: Client, store: Store, criteria: str) -> None:
     r = client.post("Patient", json=patient(), headers={"If-None-Exist": criteria})
     assert r.status_code == 400 and "not supported yet" in outcome_text(r)
@@ -410,7 +416,10 @@ def test_xml_body_is_415(client: Client, store: Store) -> None:
         (patient(gender="mann"), ["Patient.gender"]),
         (patient(active=[True]), ["Patient.active"]),
         (patient(name={"family": "Nordmann"}), ["Patient.name"]),
-        (patient(foo=1, birthDate="x", gender="mann"), ["Patient.foo", "Patient.birthDate", "Patient.gender"]),
+        (
+            patient(foo=1, birthDate="x", gender="mann"),
+            ["Patient.foo", "Patient.birthDate", "Patient.gender"],
+        ),
         ({"resourceType": "Observation"}, None),
         ({"name": []}, ["resourceType"]),
     ],
@@ -540,7 +549,16 @@ def test_capability_statement(client: Client) -> None:
     assert {res["type"] for res in rest["resource"]} == set(resource_types())
     patient_caps = next(res for res in rest["resource"] if res["type"] == "Patient")
     codes = {i["code"] for i in patient_caps["interaction"]}
-    assert codes == {"read", "vread", "update", "patch", "delete", "history-instance", "create", "history-type"}
+    assert codes == {
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "create",
+        "history-type",
+    }
     assert patient_caps["conditionalDelete"] == "multiple"
     assert {p["name"] for p in patient_caps["searchParam"]} == {"identifier", "_id"}
     assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}
