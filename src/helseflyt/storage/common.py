@@ -40,13 +40,22 @@ def instant(micros: int) -> str:
     return from_micros(micros).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def stamp(res_id: str, resource: dict[str, Any], version: int, micros: int) -> bytes:
-    """The stored body: the resource with its id and server-assigned meta."""
+def stamp(
+    res_id: str, resource: dict[str, Any], version: int, micros: int, *, when: str | None = None
+) -> bytes:
+    """The stored body: the resource with its id and server-assigned meta.
+
+    ``when`` is ``instant(micros)`` when the caller has it already (a bulk load stamps
+    thousands of resources with the same instant).
+    """
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(version)
-    meta["lastUpdated"] = instant(micros)
+    meta["lastUpdated"] = when or instant(micros)
+    # resourceType, id, meta first; dict.update keeps their places and copies the rest in C.
     body = {"resourceType": resource["resourceType"], "id": res_id, "meta": meta}
-    body.update((k, v) for k, v in resource.items() if k not in ("resourceType", "id", "meta"))
+    body.update(resource)
+    body["id"] = res_id
+    body["meta"] = meta
     return fjson.dumps(body)
 
 

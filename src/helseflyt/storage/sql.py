@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, TokenCriterion
-from helseflyt.storage.common import Clock, from_micros, stamp, to_micros
+from helseflyt.storage.common import Clock, from_micros, instant, stamp, to_micros
 
 __all__ = ["Connection", "SQLReader", "SQLWriter"]
 
@@ -38,6 +38,10 @@ UPSERT_CURRENT = (
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (res_type, res_id) DO UPDATE SET"
     " version = excluded.version, last_updated = excluded.last_updated,"
     " deleted = excluded.deleted, seq = excluded.seq"
+)
+INSERT_CURRENT = (
+    "INSERT INTO resource_current (res_type, res_id, version, last_updated, deleted, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 DELETE_TOKENS = "DELETE FROM token_index WHERE res_type = ? AND res_id = ?"
 INSERT_TOKEN = "INSERT INTO token_index (res_type, res_id, param, system, value) VALUES (?, ?, ?, ?, ?)"
@@ -206,6 +210,10 @@ class SQLWriter(SQLReader):
     def _insert_history(self, rows: list[Row]) -> None:
         self.conn.executemany(INSERT_HISTORY, rows)
 
+    def _insert_current(self, rows: list[Row]) -> None:
+        """Current rows of resources that had none when the batch began."""
+        self.conn.executemany(INSERT_CURRENT, rows)
+
     def _upsert_current(self, rows: list[Row]) -> None:
         self.conn.executemany(UPSERT_CURRENT, rows)
 
@@ -227,6 +235,7 @@ class SQLWriter(SQLReader):
         if not items:
             return []
         micros = to_micros(self.clock())
+        when, last_updated = instant(micros), from_micros(micros)
         known = self._current_versions(list(dict.fromkeys((t, i) for t, i, _ in items)))
         seqs = self._next_seqs(len(items))
         history: list[Row] = []
@@ -236,14 +245,17 @@ class SQLWriter(SQLReader):
         for seq, (res_type, res_id, resource) in zip(seqs, items, strict=True):
             key = (res_type, res_id)
             version = versions[key] = versions.get(key, 0) + 1
-            body = stamp(res_id, resource, version, micros)
+            body = stamp(res_id, resource, version, micros, when=when)
             history.append((seq, res_type, res_id, version, micros, False, body))
             newest[key] = ((res_type, res_id, version, micros, False, seq), resource)
-            out.append(ResourceVersion(res_type, res_id, version, from_micros(micros), False, body, seq))
+            out.append(ResourceVersion(res_type, res_id, version, last_updated, False, body, seq))
         self._insert_history(history)
-        self._upsert_current([row for row, _ in newest.values()])
+        fresh = [row for key, (row, _) in newest.items() if key not in known]
         stale = [key for key in newest if key in known]
+        if fresh:
+            self._insert_current(fresh)
         if stale:
+            self._upsert_current([newest[key][0] for key in stale])
             self._delete_tokens(stale)
         if self.indexer is not None:
             tokens = [

@@ -47,6 +47,7 @@ _COPY_FROM = 16  # rows from which COPY / unnest beat executemany
 _CONFLICTS = (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected)
 
 _HISTORY_TYPES = ["int8", "text", "text", "int4", "int8", "bool", "bytea"]
+_CURRENT_TYPES = ["text", "text", "int4", "int8", "bool", "int8"]
 _TOKEN_TYPES = ["text"] * 5
 
 
@@ -82,14 +83,14 @@ class _Conn:
 
     def query(self, text: str, args: Sequence[Any] = ()) -> list[Row]:
         try:
-            return self.raw.execute(text.replace("?", "%s"), args, binary=True).fetchall()
+            return self.raw.execute(text.replace("?", "%b"), args, binary=True).fetchall()
         except psycopg.Error as exc:
             raise _storage_error(exc, "query") from exc
 
     def run(self, text: str, args: Sequence[Any] = ()) -> None:
-        """A statement without result rows."""
+        """A statement without result rows; parameters sent in binary (fast for arrays)."""
         try:
-            self.raw.execute(text.replace("?", "%s"), args)
+            self.raw.execute(text.replace("?", "%b"), args)
         except psycopg.Error as exc:
             raise _storage_error(exc, "write") from exc
 
@@ -160,6 +161,16 @@ class _Transaction(SQLWriter):
             "resource_history",
             "seq, res_type, res_id, version, last_updated, deleted, body",
             _HISTORY_TYPES,
+            rows,
+        )
+
+    def _insert_current(self, rows: list[Row]) -> None:
+        if len(rows) < _COPY_FROM:
+            return super()._insert_current(rows)
+        self.conn.copy(
+            "resource_current",
+            "res_type, res_id, version, last_updated, deleted, seq",
+            _CURRENT_TYPES,
             rows,
         )
 
