@@ -127,6 +127,16 @@ def compile_node(node: tuple[Any, ...], strict: bool) -> Fn:
             _static_checks(node)
         left = compile_node(node[1], strict)
         right = compile_node(node[2], strict)
+        if node[1][0] == "id" and node[1][1][:1].isupper():
+            name = node[1][1]
+
+            def typed(ctx: Ctx, focus: list[Any]) -> list[Any]:
+                # fast path for the usual leading type name: the root resource itself
+                if len(focus) == 1 and focus[0].__class__ is Node and focus[0]._type == name:
+                    return right(ctx, focus)
+                return right(ctx, left(ctx, focus))
+
+            return typed
         return lambda ctx, focus: right(ctx, left(ctx, focus))
     if kind == "call":
         from .functions import compile_call
@@ -328,6 +338,8 @@ def _member(name: str, strict: bool) -> Fn:
                 elif cls is list and value and value[0].__class__ is dict:
                     for i, v in enumerate(value):
                         out.append(Node(v, item, name, i))
+                elif cls is not list:
+                    out.append(Node(value, item, name, None, d.get(uname)))
                 else:
                     _expand(item, name, value, out)
                 continue
