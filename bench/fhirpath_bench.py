@@ -146,8 +146,10 @@ def suite() -> None:
         return True
 
     theirs = sum(run_fhirpathpy(c) for c in cases)
-    print(f"official FHIRPath R4 suite: helseflyt {ours}/{len(cases)}, fhirpathpy {theirs}/{len(cases)}"
-          " (fhirpathpy compared on output text only, i.e. leniently)")
+    print(
+        f"official FHIRPath R4 suite: helseflyt {ours}/{len(cases)}, fhirpathpy {theirs}/{len(cases)}"
+        " (fhirpathpy compared on output text only, i.e. leniently)"
+    )
 
 
 def _text(v: Any) -> str:
@@ -161,7 +163,9 @@ def _text(v: Any) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--patients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--no-suite", action="store_true")

@@ -60,17 +60,19 @@ def load_cases(xml_path: Path) -> list[Case]:
             expr = test.find("expression")
             assert expr is not None
             mode = test.get("mode") or expr.get("mode")
-            cases.append(Case(
-                group=group.get("name", ""),
-                name=test.get("name") or f"{group.get('name')}-{i}",
-                expression=expr.text or "",
-                inputfile=test.get("inputfile"),
-                outputs=[(o.get("type"), o.text or "") for o in test.findall("output")],
-                invalid=expr.get("invalid"),
-                predicate=test.get("predicate") == "true",
-                strict=mode == "strict",
-                ordered=test.get("ordered") != "false",
-            ))
+            cases.append(
+                Case(
+                    group=group.get("name", ""),
+                    name=test.get("name") or f"{group.get('name')}-{i}",
+                    expression=expr.text or "",
+                    inputfile=test.get("inputfile"),
+                    outputs=[(o.get("type"), o.text or "") for o in test.findall("output")],
+                    invalid=expr.get("invalid"),
+                    predicate=test.get("predicate") == "true",
+                    strict=mode == "strict",
+                    ordered=test.get("ordered") != "false",
+                )
+            )
     return cases
 
 
@@ -102,8 +104,10 @@ def same(expected: tuple[str | None, str], actual: tuple[str | None, str]) -> bo
     atype, atext = actual
     if etext.strip() != atext:
         try:
-            if Decimal(etext) != Decimal(atext) or Decimal(etext).as_tuple().exponent != Decimal(
-                atext).as_tuple().exponent:
+            if (
+                Decimal(etext) != Decimal(atext)
+                or Decimal(etext).as_tuple().exponent != Decimal(atext).as_tuple().exponent
+            ):
                 return False
         except ArithmeticError:
             return False
@@ -165,7 +169,8 @@ def suite_dir(shared_dir: Path) -> Path:
     "case",
     [
         pytest.param(c, id=c.id, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[c.name], strict=True))
-        if c.name in KNOWN_FAILURES else pytest.param(c, id=c.id)
+        if c.name in KNOWN_FAILURES
+        else pytest.param(c, id=c.id)
         for c in CASES
     ],
 )

@@ -18,8 +18,12 @@ from helseflyt.fhir.fhirpath.typeinfo import TypeInfo
 OBS: dict[str, Any] = {
     "resourceType": "Observation",
     "status": "final",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"},
-                        {"system": "http://snomed.info/sct", "code": "50373000"}]},
+    "code": {
+        "coding": [
+            {"system": "http://loinc.org", "code": "8302-2"},
+            {"system": "http://snomed.info/sct", "code": "50373000"},
+        ]
+    },
     "subject": {"reference": "Patient/p1"},
     "effectiveDateTime": "2024-05-01T10:00:00+02:00",
     "valueQuantity": {"value": 1.5, "unit": "m", "system": "http://unitsofmeasure.org", "code": "m"},
@@ -107,9 +111,14 @@ def test_resolve_within_a_bundle() -> None:
     bundle = {
         "resourceType": "Bundle",
         "entry": [
-            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient", "id": "p1", "gender": "female"}},
-            {"fullUrl": "urn:uuid:2", "resource": {"resourceType": "Observation",
-                                                   "subject": {"reference": "urn:uuid:1"}}},
+            {
+                "fullUrl": "urn:uuid:1",
+                "resource": {"resourceType": "Patient", "id": "p1", "gender": "female"},
+            },
+            {
+                "fullUrl": "urn:uuid:2",
+                "resource": {"resourceType": "Observation", "subject": {"reference": "urn:uuid:1"}},
+            },
             {"resource": {"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}},
         ],
     }
@@ -118,8 +127,11 @@ def test_resolve_within_a_bundle() -> None:
 
 
 def test_resolve_contained() -> None:
-    resource = {"resourceType": "Observation", "contained": [{"resourceType": "Patient", "id": "c1"}],
-                "subject": {"reference": "#c1"}}
+    resource = {
+        "resourceType": "Observation",
+        "contained": [{"resourceType": "Patient", "id": "c1"}],
+        "subject": {"reference": "#c1"},
+    }
     assert ev("Observation.subject.resolve().id", resource) == ["c1"]
 
 
@@ -129,8 +141,14 @@ def test_member_of_needs_a_terminology_service() -> None:
 
 @pytest.mark.parametrize(
     ("expression", "kind"),
-    [("Observation.", "syntax"), ("1 +", "syntax"), ("'abc", "syntax"), ("nosuch()", "semantic"),
-     ("Observation.code.coding.single()", "execution"), ("1 + 'a'", "execution")],
+    [
+        ("Observation.", "syntax"),
+        ("1 +", "syntax"),
+        ("'abc", "syntax"),
+        ("nosuch()", "semantic"),
+        ("Observation.code.coding.single()", "execution"),
+        ("1 + 'a'", "execution"),
+    ],
 )
 def test_errors_have_a_kind(expression: str, kind: str) -> None:
     with pytest.raises(FHIRPathError) as err:

@@ -113,6 +113,7 @@ def compile(expression: str, *, strict: bool = False) -> Expression:  # noqa: A0
 
 # -- compiling -------------------------------------------------------------------------
 
+
 def compile_node(node: tuple[Any, ...], strict: bool) -> Fn:
     kind = node[0]
     if kind == "lit":
@@ -184,8 +185,11 @@ def _static_checks(node: tuple[Any, ...]) -> None:
     """Strict mode: errors a type checker finds without data (spec 'strict' tests)."""
     left, right = node[1], node[2]
     last = left[2] if left[0] == "dot" else left
-    if last[0] == "call" and last[1] in ("children", "descendants") and right[0] == "call" and (
-        right[1] in _ORDERED
+    if (
+        last[0] == "call"
+        and last[1] in ("children", "descendants")
+        and right[0] == "call"
+        and (right[1] in _ORDERED)
     ):
         raise FHIRPathError(f"{right[1]}() on the unordered result of {last[1]}()", "semantic")
     cast = None
@@ -197,7 +201,11 @@ def _static_checks(node: tuple[Any, ...]) -> None:
     if cast and right[0] == "id":
         name = cast.removeprefix("FHIR.")
         ti = info()
-        if ti.model is not None and ti.model.elements(name) is not None and not ti.has_element(name, right[1]):
+        if (
+            ti.model is not None
+            and ti.model.elements(name) is not None
+            and not ti.has_element(name, right[1])
+        ):
             raise FHIRPathError(f"{name} has no element '{right[1]}'", "semantic")
 
 
@@ -285,7 +293,11 @@ def _choice(item: Node, name: str, out: list[Any]) -> bool:
         for key in list(d):
             if key.startswith(name) and len(key) > n and key[n].isupper():
                 suffix = key[n:]
-                type_ = suffix if suffix[:2].isupper() or suffix in _COMPLEX_SUFFIX else suffix[0].lower() + suffix[1:]
+                type_ = (
+                    suffix
+                    if suffix[:2].isupper() or suffix in _COMPLEX_SUFFIX
+                    else suffix[0].lower() + suffix[1:]
+                )
                 _expand(item, key, d[key], out, type_)
                 found = True
         return found
@@ -307,8 +319,26 @@ def _choices(type_name: str | None, name: str) -> tuple[tuple[str, str, str | No
 
 _CHOICES: dict[tuple[str | None, str], tuple[str, ...] | None] = {}
 _COMPLEX_SUFFIX = frozenset(
-    "Quantity CodeableConcept Coding Period Range Ratio Reference Identifier Attachment "
-    "SampledData Timing HumanName Address ContactPoint Age Duration Money Annotation".split()
+    [
+        "Quantity",
+        "CodeableConcept",
+        "Coding",
+        "Period",
+        "Range",
+        "Ratio",
+        "Reference",
+        "Identifier",
+        "Attachment",
+        "SampledData",
+        "Timing",
+        "HumanName",
+        "Address",
+        "ContactPoint",
+        "Age",
+        "Duration",
+        "Money",
+        "Annotation",
+    ]
 )
 
 
@@ -331,7 +361,9 @@ def _member(name: str, strict: bool) -> Fn:
                 if maybe_choice and _is_choice_key(item, name):
                     raise FHIRPathError(
                         f"'{name}' is the JSON name of a choice element: use "
-                        f"'{_choice_base(item, name)}' (with ofType() or 'as')", "semantic")
+                        f"'{_choice_base(item, name)}' (with ofType() or 'as')",
+                        "semantic",
+                    )
                 cls = value.__class__
                 if cls is dict:
                     out.append(Node(value, item, name, None))

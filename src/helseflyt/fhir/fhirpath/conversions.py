@@ -120,8 +120,14 @@ def _to_string(v: Any) -> str | None:
 
 
 _CONVERTERS = {
-    "Boolean": _to_boolean, "Integer": _to_integer, "Decimal": _to_decimal, "String": _to_string,
-    "Date": _to_date, "DateTime": _to_datetime, "Time": _to_time, "Quantity": _to_quantity,
+    "Boolean": _to_boolean,
+    "Integer": _to_integer,
+    "Decimal": _to_decimal,
+    "String": _to_string,
+    "Date": _to_date,
+    "DateTime": _to_datetime,
+    "Time": _to_time,
+    "Quantity": _to_quantity,
 }
 
 
@@ -160,6 +166,7 @@ def _to_long(ctx: Ctx, focus: list[Any]) -> list[Any]:
 
 # -- math ---------------------------------------------------------------------------------------
 
+
 def _number(focus: list[Any], fname: str) -> Any:
     v = ops.singleton(focus, f"input of {fname}()")
     if v is None:
@@ -197,7 +204,13 @@ def _round(v: Any, digits: Any = 0) -> Decimal:
 
 
 def _sqrt(v: Any) -> Decimal | None:
-    return None if v < 0 else Decimal(v).sqrt().normalize() if Decimal(v).sqrt() != int(Decimal(v).sqrt()) else Decimal(int(Decimal(v).sqrt()))
+    return (
+        None
+        if v < 0
+        else Decimal(v).sqrt().normalize()
+        if Decimal(v).sqrt() != int(Decimal(v).sqrt())
+        else Decimal(int(Decimal(v).sqrt()))
+    )
 
 
 def _ln(v: Any) -> Decimal | None:
@@ -229,8 +242,11 @@ _math("log", _log, 1)
 _math("power", _power, 1)
 _math("sqrt", _sqrt)
 function("round", (0, 1))(
-    lambda ctx, focus, digits=None: [] if _number(focus, "round") is None else [
-        _round(_number(focus, "round"), 0 if digits is None else ops.singleton(digits))]
+    lambda ctx, focus, digits=None: (
+        []
+        if _number(focus, "round") is None
+        else [_round(_number(focus, "round"), 0 if digits is None else ops.singleton(digits))]
+    )
 )
 
 

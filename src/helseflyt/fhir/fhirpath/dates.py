@@ -174,10 +174,28 @@ def _int(text: str | None) -> int | None:
 
 
 _CAL_UNIT = {
-    "year": YEAR, "years": YEAR, "month": MONTH, "months": MONTH, "week": -1, "weeks": -1,
-    "day": DAY, "days": DAY, "hour": HOUR, "hours": HOUR, "minute": MINUTE, "minutes": MINUTE,
-    "second": SECOND, "seconds": SECOND, "millisecond": MILLI, "milliseconds": MILLI,
-    "wk": -1, "d": DAY, "h": HOUR, "min": MINUTE, "s": SECOND, "ms": MILLI,
+    "year": YEAR,
+    "years": YEAR,
+    "month": MONTH,
+    "months": MONTH,
+    "week": -1,
+    "weeks": -1,
+    "day": DAY,
+    "days": DAY,
+    "hour": HOUR,
+    "hours": HOUR,
+    "minute": MINUTE,
+    "minutes": MINUTE,
+    "second": SECOND,
+    "seconds": SECOND,
+    "millisecond": MILLI,
+    "milliseconds": MILLI,
+    "wk": -1,
+    "d": DAY,
+    "h": HOUR,
+    "min": MINUTE,
+    "s": SECOND,
+    "ms": MILLI,
 }
 _SECONDS = {DAY: 86400, HOUR: 3600, MINUTE: 60, SECOND: 1}
 
@@ -222,15 +240,29 @@ def add_duration(value: FPDateTime, amount: Decimal | int, unit: str) -> FPDateT
         base = _dt.datetime(2000, 1, 1, f[HOUR], f[MINUTE] or 0, f[SECOND] or 0, (f[MILLI] or 0) * 1000)
     else:
         base = _dt.datetime(
-            f[YEAR], f[MONTH] or 1, f[DAY] or 1, f[HOUR] or 0, f[MINUTE] or 0, f[SECOND] or 0,
+            f[YEAR],
+            f[MONTH] or 1,
+            f[DAY] or 1,
+            f[HOUR] or 0,
+            f[MINUTE] or 0,
+            f[SECOND] or 0,
             (f[MILLI] or 0) * 1000,
         )
-    delta = _dt.timedelta(milliseconds=amount) if field == MILLI else _dt.timedelta(
-        seconds=amount * _SECONDS[field]
+    delta = (
+        _dt.timedelta(milliseconds=amount)
+        if field == MILLI
+        else _dt.timedelta(seconds=amount * _SECONDS[field])
     )
     moved = base + delta
-    new = [moved.year, moved.month, moved.day, moved.hour, moved.minute, moved.second,
-           moved.microsecond // 1000]
+    new = [
+        moved.year,
+        moved.month,
+        moved.day,
+        moved.hour,
+        moved.minute,
+        moved.second,
+        moved.microsecond // 1000,
+    ]
     out = [new[i] if f[i] is not None else None for i in range(7)]
     if value.kind == "time":
         out[:3] = [None, None, None]
@@ -241,8 +273,15 @@ def now(kind: str = "dateTime") -> FPDateTime:
     moment = _dt.datetime.now().astimezone()
     offset = moment.utcoffset()
     tz = int(offset.total_seconds() // 60) if offset is not None else 0
-    fields: list[int | None] = [moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                                moment.second, moment.microsecond // 1000]
+    fields: list[int | None] = [
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond // 1000,
+    ]
     if kind == "date":
         return FPDateTime("date", fields[:3] + [None] * 4, None)
     if kind == "time":

@@ -135,7 +135,7 @@ def _conforms_to(ctx: Ctx, focus: list[Any], url: list[Any]) -> list[Any]:
     prefix = "http://hl7.org/fhir/StructureDefinition/"
     if not isinstance(target, str) or not target.startswith(prefix):
         raise FHIRPathError(f"conformsTo(): unknown profile {target}")
-    name = target[len(prefix):]
+    name = target[len(prefix) :]
     ti = info()
     if ti.resource_types and name not in ti.resource_types and ti.is_known_type(name) is False:
         raise FHIRPathError(f"conformsTo(): unknown profile {target}")

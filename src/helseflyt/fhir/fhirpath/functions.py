@@ -22,8 +22,9 @@ Impl = Callable[..., list[Any]]
 FUNCTIONS: dict[str, tuple[Impl, int, int, frozenset[int], bool]] = {}
 
 
-def function(name: str, nargs: int | tuple[int, int] = 0, lambdas: tuple[int, ...] = (), *,
-             type_arg: bool = False) -> Callable[[Impl], Impl]:
+def function(
+    name: str, nargs: int | tuple[int, int] = 0, lambdas: tuple[int, ...] = (), *, type_arg: bool = False
+) -> Callable[[Impl], Impl]:
     low, high = (nargs, nargs) if isinstance(nargs, int) else nargs
 
     def register(impl: Impl) -> Impl:
@@ -112,6 +113,7 @@ def _true(coll: list[Any]) -> bool:
 
 # -- existence ---------------------------------------------------------------------------
 
+
 @function("empty")
 def _empty(ctx: Ctx, focus: list[Any]) -> list[Any]:
     return [not focus]
@@ -183,6 +185,7 @@ def _is_distinct(ctx: Ctx, focus: list[Any]) -> list[Any]:
 
 # -- filtering and projection -------------------------------------------------------------
 
+
 @function("where", 1, (0,))
 def _where(ctx: Ctx, focus: list[Any], criteria: Fn) -> list[Any]:
     out = []
@@ -245,9 +248,14 @@ def _repeat_all(ctx: Ctx, focus: list[Any], projection: Fn) -> list[Any]:
 
 def _contains_same(coll: list[Any], x: Any) -> bool:
     if x.__class__ is Node:
-        return any(y.__class__ is Node and y.value is x.value and y.key == x.key and y.index == x.index
-                   and y.parent is x.parent for y in coll) or (
-            isinstance(x.value, dict) and any(y.__class__ is Node and y.value is x.value for y in coll))
+        return any(
+            y.__class__ is Node
+            and y.value is x.value
+            and y.key == x.key
+            and y.index == x.index
+            and y.parent is x.parent
+            for y in coll
+        ) or (isinstance(x.value, dict) and any(y.__class__ is Node and y.value is x.value for y in coll))
     return contains_item(coll, x)
 
 
@@ -288,6 +296,7 @@ def _type(ctx: Ctx, focus: list[Any]) -> list[Any]:
 
 
 # -- subsetting ----------------------------------------------------------------------------
+
 
 @function("single")
 def _single(ctx: Ctx, focus: list[Any]) -> list[Any]:
@@ -353,6 +362,7 @@ def _combine(ctx: Ctx, focus: list[Any], other: list[Any]) -> list[Any]:
 
 
 # -- utility ---------------------------------------------------------------------------------
+
 
 @function("iif", (2, 3), (0, 1, 2))
 def _iif(ctx: Ctx, focus: list[Any], criterion: Fn, then: Fn, otherwise: Fn | None = None) -> list[Any]:
@@ -449,6 +459,7 @@ def _sort(ctx: Ctx, focus: list[Any], *keys: Fn) -> list[Any]:
 
 
 # -- tree navigation ------------------------------------------------------------------------
+
 
 def children_of(item: Any) -> list[Any]:
     from .compiler import _expand

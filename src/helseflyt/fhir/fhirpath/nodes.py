@@ -35,8 +35,13 @@ class Node:
     __slots__ = ("_type", "ext", "index", "key", "parent", "value")
 
     def __init__(
-        self, value: Any, parent: Node | None, key: str | None, index: int | None,
-        ext: Any = None, type_: str | None = None,
+        self,
+        value: Any,
+        parent: Node | None,
+        key: str | None,
+        index: int | None,
+        ext: Any = None,
+        type_: str | None = None,
     ) -> None:
         self.value = value
         self.parent = parent

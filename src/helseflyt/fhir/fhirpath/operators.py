@@ -98,7 +98,9 @@ def compile_binary(op: str, left: Fn, right: Fn, literal: Any = None) -> Fn:  # 
         negate = op == "!~"
         return lambda ctx, focus: [_collection_equivalent(left(ctx, focus), right(ctx, focus)) != negate]
     if op in ("<", ">", "<=", ">="):
-        test = {"<": lambda c: c < 0, ">": lambda c: c > 0, "<=": lambda c: c <= 0, ">=": lambda c: c >= 0}[op]
+        test = {"<": lambda c: c < 0, ">": lambda c: c > 0, "<=": lambda c: c <= 0, ">=": lambda c: c >= 0}[
+            op
+        ]
 
         def compare(ctx: Any, focus: list[Any]) -> list[Any]:
             a = ops.singleton(left(ctx, focus))

@@ -132,8 +132,10 @@ def _json_equivalent(a: Any, b: Any) -> bool:
         kb = {k for k in b if k != "id"}
         return ka == kb and all(_json_equivalent(a[k], b[k]) for k in ka)
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(
-            any(_json_equivalent(x, y) for y in b) for x in a
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(any(_json_equivalent(x, y) for y in b) for x in a)
         )
     if isinstance(a, str) and isinstance(b, str):
         return _WS.sub(" ", a.strip()).lower() == _WS.sub(" ", b.strip()).lower()
@@ -184,7 +186,11 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
         return a + b
     if isinstance(a, FPDateTime) and isinstance(b, Quantity) and op in "+-":
         amount = b.value if op == "+" else -b.value
-        if b.unit not in dates._CAL_UNIT or b.value != int(b.value) and b.unit not in ("s", "second", "seconds"):
+        if (
+            b.unit not in dates._CAL_UNIT
+            or b.value != int(b.value)
+            and b.unit not in ("s", "second", "seconds")
+        ):
             if b.unit not in dates._CAL_UNIT:
                 raise FHIRPathError(f"cannot add '{b.unit}' to a date/time")
         try:

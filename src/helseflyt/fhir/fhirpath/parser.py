@@ -38,9 +38,30 @@ _TOKEN = re.compile(
 _ESCAPES = {"'": "'", '"': '"', "`": "`", "\\": "\\", "/": "/", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 _BINARY = {
-    "implies": 1, "or": 2, "xor": 2, "and": 3, "in": 4, "contains": 4,
-    "=": 5, "~": 5, "!=": 5, "!~": 5, "<": 6, ">": 6, "<=": 6, ">=": 6,
-    "|": 7, "is": 8, "as": 8, "+": 9, "-": 9, "&": 9, "*": 10, "/": 10, "div": 10, "mod": 10,
+    "implies": 1,
+    "or": 2,
+    "xor": 2,
+    "and": 3,
+    "in": 4,
+    "contains": 4,
+    "=": 5,
+    "~": 5,
+    "!=": 5,
+    "!~": 5,
+    "<": 6,
+    ">": 6,
+    "<=": 6,
+    ">=": 6,
+    "|": 7,
+    "is": 8,
+    "as": 8,
+    "+": 9,
+    "-": 9,
+    "&": 9,
+    "*": 10,
+    "/": 10,
+    "div": 10,
+    "mod": 10,
 }
 _POSTFIX = 12
 
@@ -196,7 +217,11 @@ class _Parser:
                 operand = self.expression(11)
                 if text == "+":
                     return operand
-                if operand[0] == "lit" and isinstance(operand[1], (int, Decimal)) and not isinstance(operand[1], bool):
+                if (
+                    operand[0] == "lit"
+                    and isinstance(operand[1], (int, Decimal))
+                    and not isinstance(operand[1], bool)
+                ):
                     return ("lit", -operand[1])
                 if operand[0] == "lit" and isinstance(operand[1], Quantity):
                     return ("lit", Quantity(-operand[1].value, operand[1].unit))

@@ -16,16 +16,41 @@ from typing import Any
 __all__ = ["CALENDAR_UNITS", "Quantity"]
 
 CALENDAR_UNITS = {
-    "year": "a", "years": "a", "month": "mo", "months": "mo", "week": "wk", "weeks": "wk",
-    "day": "d", "days": "d", "hour": "h", "hours": "h", "minute": "min", "minutes": "min",
-    "second": "s", "seconds": "s", "millisecond": "ms", "milliseconds": "ms",
+    "year": "a",
+    "years": "a",
+    "month": "mo",
+    "months": "mo",
+    "week": "wk",
+    "weeks": "wk",
+    "day": "d",
+    "days": "d",
+    "hour": "h",
+    "hours": "h",
+    "minute": "min",
+    "minutes": "min",
+    "second": "s",
+    "seconds": "s",
+    "millisecond": "ms",
+    "milliseconds": "ms",
 }
 
 _PREFIX = {
-    "Y": Decimal("1e24"), "Z": Decimal("1e21"), "E": Decimal("1e18"), "P": Decimal("1e15"),
-    "T": Decimal("1e12"), "G": Decimal("1e9"), "M": Decimal("1e6"), "k": Decimal("1e3"),
-    "h": Decimal("1e2"), "da": Decimal("1e1"), "d": Decimal("1e-1"), "c": Decimal("1e-2"),
-    "m": Decimal("1e-3"), "u": Decimal("1e-6"), "n": Decimal("1e-9"), "p": Decimal("1e-12"),
+    "Y": Decimal("1e24"),
+    "Z": Decimal("1e21"),
+    "E": Decimal("1e18"),
+    "P": Decimal("1e15"),
+    "T": Decimal("1e12"),
+    "G": Decimal("1e9"),
+    "M": Decimal("1e6"),
+    "k": Decimal("1e3"),
+    "h": Decimal("1e2"),
+    "da": Decimal("1e1"),
+    "d": Decimal("1e-1"),
+    "c": Decimal("1e-2"),
+    "m": Decimal("1e-3"),
+    "u": Decimal("1e-6"),
+    "n": Decimal("1e-9"),
+    "p": Decimal("1e-12"),
     "f": Decimal("1e-15"),
 }
 # atom -> (factor, dimension vector {base: exponent}); metric atoms accept prefixes

@@ -17,15 +17,37 @@ __all__ = ["TypeInfo", "info"]
 _SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
 # FHIR primitive type -> FHIRPath System type of its value
 PRIMITIVE_SYSTEM = {
-    "boolean": "Boolean", "string": "String", "code": "String", "id": "String", "uri": "String",
-    "url": "String", "canonical": "String", "oid": "String", "uuid": "String", "markdown": "String",
-    "base64Binary": "String", "xhtml": "String", "integer": "Integer", "positiveInt": "Integer",
-    "unsignedInt": "Integer", "decimal": "Decimal", "date": "Date", "dateTime": "DateTime",
-    "instant": "DateTime", "time": "Time",
+    "boolean": "Boolean",
+    "string": "String",
+    "code": "String",
+    "id": "String",
+    "uri": "String",
+    "url": "String",
+    "canonical": "String",
+    "oid": "String",
+    "uuid": "String",
+    "markdown": "String",
+    "base64Binary": "String",
+    "xhtml": "String",
+    "integer": "Integer",
+    "positiveInt": "Integer",
+    "unsignedInt": "Integer",
+    "decimal": "Decimal",
+    "date": "Date",
+    "dateTime": "DateTime",
+    "instant": "DateTime",
+    "time": "Time",
 }
 PRIMITIVE_BASE = {
-    "code": "string", "id": "string", "markdown": "string", "url": "uri", "canonical": "uri",
-    "oid": "uri", "uuid": "uri", "positiveInt": "integer", "unsignedInt": "integer",
+    "code": "string",
+    "id": "string",
+    "markdown": "string",
+    "url": "uri",
+    "canonical": "uri",
+    "oid": "uri",
+    "uuid": "uri",
+    "positiveInt": "integer",
+    "unsignedInt": "integer",
 }
 
 

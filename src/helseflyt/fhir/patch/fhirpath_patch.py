@@ -118,7 +118,9 @@ class _Operation:
         except fhirpath.FHIRPathError as exc:
             self.fail(f"invalid path {self.path!r}: {exc}")
         if len(found) != 1 or not isinstance(found[0], Node) or not isinstance(found[0].value, dict):
-            self.fail(f"the element holding {name!r} in {self.path!r} must be exactly one, found {len(found)}")
+            self.fail(
+                f"the element holding {name!r} in {self.path!r} must be exactly one, found {len(found)}"
+            )
         parent = found[0]
         key = _json_key(parent, name, None)
         items = parent.value.get(key, [])
