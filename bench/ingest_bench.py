@@ -40,7 +40,8 @@ import sys, uvicorn
 from helseflyt.app import create_app
 from helseflyt.settings import Settings
 settings = Settings(database=sys.argv[1], max_body_bytes=256 * 1024 * 1024)
-uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+app = create_app(settings)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 
 

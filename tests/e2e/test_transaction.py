@@ -245,7 +245,8 @@ KILLED = textwrap.dedent(
              "request": {"method": "POST", "url": "Patient"}} for i in range(500)]
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"request": {"method": "DELETE", "url": "Patient/keep"}}, *pats,
-        {"resource": {"resourceType": "Patient", "id": "new"}, "request": {"method": "PUT", "url": "Patient/new"}}]}
+        {"resource": {"resourceType": "Patient", "id": "new"},
+         "request": {"method": "PUT", "url": "Patient/new"}}]}
     process_bundle(Context(store, "http://x/fhir", lambda r, t: []), bundle)
     print("committed", flush=True)
     """
