@@ -567,3 +567,31 @@ def test_capability_statement(client: Client) -> None:
 def test_search_is_not_implemented_yet(client: Client) -> None:
     r = client.get("Patient", params={"name": "x"})
     assert r.status_code == 501 and r.json()["issue"][0]["code"] == "not-supported"
+
+
+def test_no_lost_update_under_concurrency(client: Client) -> None:
+    """Read-modify-write with If-Match from several threads: every increment survives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client.put("Patient/counter", json=patient(id="counter", multipleBirthInteger=0))
+    workers, rounds = 6, 8
+
+    def bump() -> int:
+        conflicts = 0
+        for _ in range(rounds):
+            while True:
+                r = client.get("Patient/counter")
+                body = r.json()
+                body["multipleBirthInteger"] += 1
+                put = client.put("Patient/counter", json=body, headers={"If-Match": r.headers["etag"]})
+                if put.status_code == 200:
+                    break
+                assert put.status_code == 412, put.text
+                conflicts += 1
+        return conflicts
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: bump(), range(workers)))
+    final = client.get("Patient/counter")
+    assert final.json()["multipleBirthInteger"] == workers * rounds
+    assert final.headers["etag"] == f'W/"{workers * rounds + 1}"'
