@@ -88,3 +88,11 @@ def test_index_rows_removed_on_delete(filled: Store) -> None:
     assert find(filled, [ident(B, "9")]) == []
     assert find(filled, [ident(A, "1")]) == ["p1"]
     assert "p6" in find(filled)
+
+
+def test_ids_beyond_any_parameter_limit(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.put_many([("Patient", f"p{n}", {"resourceType": "Patient"}) for n in range(0, 70_000, 7)])
+    wanted = [f"p{n}" for n in range(70_000)]  # more than SQLite's and PostgreSQL's limits
+    with store.reader() as r:
+        assert len(r.find("Patient", ids=wanted)) == 10_000

@@ -54,6 +54,10 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Row]) -> None: ...
 
+    def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
+        """SQL after a column to test membership in ``values`` (one parameter, any length)."""
+        ...
+
 
 def _version(row: Row) -> ResourceVersion:
     seq, res_type, res_id, version, micros, deleted, body = row
@@ -152,8 +156,9 @@ class SQLReader:
         if ids is not None:
             if not ids:
                 return []
-            sql.append(f"AND c.res_id IN ({','.join('?' * len(ids))})")
-            args += ids
+            member, param = self.conn.in_list(ids)
+            sql.append(f"AND c.res_id {member}")
+            args.append(param)
         for group in tokens:
             if not group:
                 return []  # an empty OR matches nothing

@@ -101,6 +101,9 @@ class _Conn:
         except psycopg.Error as exc:
             raise _storage_error(exc, "write") from exc
 
+    def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
+        return "= ANY(?::text[])", list(values)
+
     def copy(self, table: str, columns: str, types: list[str], rows: list[Row]) -> None:
         try:
             with (

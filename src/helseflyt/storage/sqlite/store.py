@@ -9,6 +9,7 @@ snapshot and never blocks the writer.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -39,6 +40,9 @@ class _Conn:
             self.raw.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite write failed: {exc}") from exc
+
+    def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
+        return "IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
 
 class _Transaction(SQLWriter):
