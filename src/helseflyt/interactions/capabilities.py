@@ -74,6 +74,9 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
             "conditionalUpdate": True,
             "conditionalDelete": "multiple",
             "searchParam": search_params,
+            "operation": [
+                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+            ],
         }
         for res_type in sorted(resource_types())
     ]
