@@ -157,3 +157,39 @@ def test_readers_run_alongside_a_writer(store: Store) -> None:
     with store.reader() as r:
         found = r.read("Basic", "b")
     assert found is not None and found.version == writes + 1
+
+
+def test_create_racing_an_uncommitted_create(store: Store, backend: str) -> None:
+    """T2 puts an id that T1 has created but not committed yet: T2 must wait, then
+    either conflict (PostgreSQL: unique key) or write version 2 (SQLite: serialised)."""
+    t1_wrote = threading.Event()
+    outcome: list[object] = []
+
+    def first() -> None:
+        with store.transaction() as tx:
+            tx.put("Patient", "race", {"resourceType": "Patient", "gender": "male"})
+            t1_wrote.set()
+            threading.Event().wait(0.3)  # hold the uncommitted row while T2 tries
+
+    def second() -> None:
+        t1_wrote.wait()
+        try:
+            with store.transaction() as tx:
+                outcome.append(tx.put("Patient", "race", {"resourceType": "Patient"}).version)
+        except VersionConflict as exc:
+            outcome.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    with store.reader() as r:
+        found = r.read("Patient", "race")
+    assert found is not None
+    if backend == "postgres":
+        assert isinstance(outcome[0], VersionConflict)
+        assert found.version == 1
+    else:
+        assert outcome == [2]
+        assert found.version == 2
