@@ -21,12 +21,12 @@ from typing import Any, Protocol
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, TokenCriterion
 from helseflyt.storage.common import Clock, from_micros, instant, stamp, to_micros
 
-__all__ = ["Connection", "SQLReader", "SQLWriter"]
+__all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
 
 Key = tuple[str, str]
 Row = tuple[Any, ...]
 
-_ROW = "h.seq, h.res_type, h.res_id, h.version, h.last_updated, h.deleted, h.body"
+VERSION_COLUMNS = "h.seq, h.res_type, h.res_id, h.version, h.last_updated, h.deleted, h.body"
 _CHUNK = 500  # ids per IN (...) list: far below every backend's parameter limit
 
 INSERT_HISTORY = (
@@ -117,14 +117,15 @@ class SQLReader:
 
     def read(self, type: str, id: str) -> ResourceVersion | None:
         return self._one(
-            f"SELECT {_ROW} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
+            f"SELECT {VERSION_COLUMNS} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
             " WHERE c.res_type = ? AND c.res_id = ?",
             (type, id),
         )
 
     def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
         return self._one(
-            f"SELECT {_ROW} FROM resource_history h WHERE h.res_type = ? AND h.res_id = ? AND h.version = ?",
+            f"SELECT {VERSION_COLUMNS} FROM resource_history h"
+            " WHERE h.res_type = ? AND h.res_id = ? AND h.version = ?",
             (type, id, version),
         )
 
@@ -134,7 +135,7 @@ class SQLReader:
             where.append("h.seq < ?")
             args.append(query.before_seq)
         rows = self.conn.query(
-            f"SELECT {_ROW} FROM resource_history h{_where(where)} ORDER BY h.seq DESC LIMIT ?",
+            f"SELECT {VERSION_COLUMNS} FROM resource_history h{_where(where)} ORDER BY h.seq DESC LIMIT ?",
             [*args, query.count],
         )
         return [_version(r) for r in rows]

@@ -37,7 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, VersionConflict
 from helseflyt.storage.common import Clock, migrations, utc_now
-from helseflyt.storage.sql import Key, Row, SQLReader, SQLWriter
+from helseflyt.storage.sql import VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
 
 __all__ = ["PostgresStore"]
 
@@ -134,8 +134,7 @@ class _Transaction(SQLWriter):
         if not for_update:
             return self.read(type, id)
         text = (
-            "SELECT h.seq, h.res_type, h.res_id, h.version, h.last_updated, h.deleted, h.body"
-            " FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
+            f"SELECT {VERSION_COLUMNS} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
             " WHERE c.res_type = ? AND c.res_id = ? FOR UPDATE OF c"
         )
         found = self._one(text, (type, id))
