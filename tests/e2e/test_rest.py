@@ -18,7 +18,8 @@ from helseflyt.interactions.types import resource_types
 from helseflyt.storage import HistoryQuery, Store
 
 FHIR_JSON = "application/fhir+json"
-SYS = "urn:oid:2.16.578.1.12.4.1.4.1"
+# A local system: values such as "a" or "123" would fail the check digits of a no-basis one.
+SYS = "http://helseflyt.example/patient-id"
 
 
 def patient(**extra: Any) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Norwegian foundations: no-basis identifiers (:mod:`helseflyt.norway.identifiers`)."""
