@@ -7,17 +7,30 @@ with a FHIRPath location. FHIRPath invariants are not evaluated; see docs/valida
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from helseflyt.errors import Issue
 from helseflyt.fhir.validation.context import Ctx
 from helseflyt.fhir.validation.resources import check_resource
 
+if TYPE_CHECKING:
+    from helseflyt.fhir.validation.profiles import Conformance
+
 __all__ = ["validate"]
 
 
-def validate(resource: Any, *, expected_type: str | None = None) -> list[Issue]:
-    """All problems of ``resource`` (parsed by ``helseflyt.fhir.json.loads``); [] if valid."""
+def validate(
+    resource: Any,
+    *,
+    expected_type: str | None = None,
+    conformance: Conformance | None = None,
+    profiles: Iterable[str] = (),
+) -> list[Issue]:
+    """All problems of ``resource`` (parsed by ``helseflyt.fhir.json.loads``); [] if valid.
+
+    With ``conformance`` (installed profiles), the resource is also checked against its
+    ``meta.profile`` and the ``profiles`` URLs (see ``profiles.py``)."""
     ctx = Ctx()
     if type(resource) is not dict:
         ctx.add("structure", "a resource must be a JSON object", "Resource")
@@ -30,4 +43,11 @@ def validate(resource: Any, *, expected_type: str | None = None) -> list[Issue]:
         check_resource(resource, path, ctx)
     except RecursionError:
         ctx.add("structure", "the resource is nested too deeply to be valid FHIR", path)
+    if conformance is not None and type(rt) is str:
+        from helseflyt.fhir.validation.profiles import check_profiles
+
+        try:
+            ctx.issues += check_profiles(resource, conformance, profiles)
+        except RecursionError:
+            ctx.add("structure", "the resource is nested too deeply to check its profiles", path)
     return ctx.issues
