@@ -112,6 +112,11 @@ def load(
         raise typer.Exit(1)
 
 
+from helseflyt.commands.ig import app as ig_app  # noqa: E402
+
+app.add_typer(ig_app, name="ig")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``helseflyt`` CLI, one module per group."""
