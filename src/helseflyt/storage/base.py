@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "HistoryQuery",
@@ -29,6 +29,7 @@ __all__ = [
     "Indexer",
     "Reader",
     "ResourceVersion",
+    "Serialized",
     "StorageError",
     "Store",
     "TokenCriterion",
@@ -71,6 +72,19 @@ class IndexEntry:
 
 # Computes a resource's index rows; called by ``put`` inside the write transaction.
 Indexer = Callable[[str, dict[str, Any]], Iterable[IndexEntry]]
+
+
+class Serialized(NamedTuple):
+    """A resource serialised ahead of ``put_many`` (a bulk-load worker process does it)
+    by :func:`helseflyt.storage.common.serialize`: the stored body around the
+    ``meta.versionId``/``meta.lastUpdated`` the store splices in, and the rows of the
+    store's indexer. ``put_many`` takes it in place of the resource dict and stores
+    exactly the bytes and rows it would have made of that dict. (A NamedTuple, not a
+    dataclass: it crosses process boundaries, and tuples pickle several times faster.)"""
+
+    head: bytes  # {"resourceType":..,"id":..,"meta":{ and the other meta members
+    tail: bytes  # } and the members after meta, closing brace included
+    index: tuple[tuple[str, str | None, str], ...]  # IndexEntry fields: param, system, value
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +137,11 @@ class Transaction(Reader, Protocol):
     def put(self, type: str, id: str, resource: dict[str, Any]) -> ResourceVersion:
         """Store ``resource`` as the next version of type/id; sets its ``meta``."""
 
-    def put_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ResourceVersion]:
-        """``put`` for many resources at once (bulk load)."""
+    def put_many(
+        self, items: Sequence[tuple[str, str, dict[str, Any] | Serialized]]
+    ) -> list[ResourceVersion]:
+        """``put`` for many resources at once (bulk load); a resource may come
+        :class:`Serialized` already."""
 
     def delete(self, type: str, id: str) -> ResourceVersion | None:
         """Write a deletion marker; None if the resource is absent or already deleted."""

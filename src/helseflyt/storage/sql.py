@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, TokenCriterion
-from helseflyt.storage.common import Clock, from_micros, instant, stamp, to_micros
+from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
+from helseflyt.storage.common import Clock, from_micros, instant, splice, stamp, to_micros
 
 __all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
 
@@ -237,21 +237,27 @@ class SQLWriter(SQLReader):
     def put(self, type: str, id: str, resource: dict[str, Any]) -> ResourceVersion:
         return self.put_many([(type, id, resource)])[0]
 
-    def put_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ResourceVersion]:
+    def put_many(
+        self, items: Sequence[tuple[str, str, dict[str, Any] | Serialized]]
+    ) -> list[ResourceVersion]:
         if not items:
             return []
         micros = to_micros(self.clock())
         when, last_updated = instant(micros), from_micros(micros)
+        when_bytes = when.encode()
         known = self._current_versions(list(dict.fromkeys((t, i) for t, i, _ in items)))
         seqs = self._next_seqs(len(items))
         history: list[Row] = []
-        newest: dict[Key, tuple[Row, dict[str, Any]]] = {}
+        newest: dict[Key, tuple[Row, dict[str, Any] | Serialized]] = {}
         out: list[ResourceVersion] = []
         versions = dict(known)
         for seq, (res_type, res_id, resource) in zip(seqs, items, strict=True):
             key = (res_type, res_id)
             version = versions[key] = versions.get(key, 0) + 1
-            body = stamp(res_id, resource, version, micros, when=when)
+            if type(resource) is Serialized:
+                body = splice(resource, version, when_bytes)
+            else:
+                body = stamp(res_id, resource, version, micros, when=when)
             history.append((seq, res_type, res_id, version, micros, False, body))
             newest[key] = ((res_type, res_id, version, micros, False, seq), resource)
             out.append(ResourceVersion(res_type, res_id, version, last_updated, False, body, seq))
@@ -265,9 +271,13 @@ class SQLWriter(SQLReader):
             self._delete_tokens(stale)
         if self.indexer is not None:
             tokens = [
-                (t, i, e.param, e.system, e.value)
+                (t, i, *row)
                 for (t, i), (_, resource) in newest.items()
-                for e in self.indexer(t, resource)
+                for row in (
+                    resource.index
+                    if type(resource) is Serialized
+                    else [(e.param, e.system, e.value) for e in self.indexer(t, resource)]
+                )
             ]
             if tokens:
                 self._insert_tokens(tokens)
