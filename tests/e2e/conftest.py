@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from helseflyt.http.testing import Client
 from helseflyt.search.identifier_index import index_identifiers
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
+from helseflyt.storage.testing import FixedClock, drop_schema, with_schema
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -27,31 +28,7 @@ BACKENDS = [
 ]
 START = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
-
-class FixedClock:
-    """A clock that moves only when told to (and by 1 ms per call when ``tick``)."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-
-def with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
-def drop_schema(url: str, schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+__all__ = ["FixedClock", "START"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -72,7 +49,7 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock()
+    return FixedClock(START)
 
 
 @pytest.fixture
