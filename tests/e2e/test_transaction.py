@@ -320,3 +320,75 @@ def assert_synthea_loaded(store: Store) -> None:
     """Exact totals per type, and every reference points to a stored resource."""
     assert current_totals(store) == SYNTHEA_TOTALS
     assert unresolved_references(store) == []
+
+
+def test_patch_entries_fhirpath_and_json_patch(client, store) -> None:
+    import base64
+    import json
+
+    assert client.put("Patient/pp", json={"resourceType": "Patient", "id": "pp"}).status_code == 201
+    fhirpath_patch = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "add"},
+                    {"name": "path", "valueString": "Patient"},
+                    {"name": "name", "valueString": "birthDate"},
+                    {"name": "value", "valueDate": "1970-01-01"},
+                ],
+            }
+        ],
+    }
+    ops = [{"op": "add", "path": "/gender", "value": "female"}]
+    binary = {
+        "resourceType": "Binary",
+        "contentType": "application/json-patch+json",
+        "data": base64.b64encode(json.dumps(ops).encode()).decode(),
+    }
+    r = client.post(
+        "",
+        json=tx(
+            {"resource": fhirpath_patch, "request": {"method": "PATCH", "url": "Patient/pp"}},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["entry"][0]["response"]["status"].startswith("200")
+    r = client.post("", json=tx({"resource": binary, "request": {"method": "PATCH", "url": "Patient/pp"}}))
+    assert r.status_code == 200, r.text
+    got = client.get("Patient/pp").json()
+    assert (got["birthDate"], got["gender"], got["meta"]["versionId"]) == ("1970-01-01", "female", "3")
+
+
+def test_patch_entry_that_breaks_the_resource_fails_the_transaction(client, store) -> None:
+    assert client.put("Patient/pq", json={"resourceType": "Patient", "id": "pq"}).status_code == 201
+    bad = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "add"},
+                    {"name": "path", "valueString": "Patient"},
+                    {"name": "name", "valueString": "gender"},
+                    {"name": "value", "valueCode": "not-a-gender"},
+                ],
+            }
+        ],
+    }
+    before = count(store)
+    r = client.post(
+        "",
+        json=tx(
+            post("urn:uuid:9b0a44c5-3b4f-4e52-9f13-222222222222", patient("Ny")),
+            {"resource": bad, "request": {"method": "PATCH", "url": "Patient/pq"}},
+        ),
+    )
+    assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
+    assert count(store) == before
+    r = client.post(
+        "",
+        json=tx({"resource": {"resourceType": "Basic"}, "request": {"method": "PATCH", "url": "Patient/pq"}}),
+    )
+    assert r.status_code == 400

@@ -47,14 +47,11 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-import jsonpatch
-
 from helseflyt.errors import (
     FhirError,
     InvalidRequest,
     InvalidResource,
     Issue,
-    NotSupported,
     PreconditionFailed,
 )
 from helseflyt.fhir import json as fjson
@@ -509,7 +506,7 @@ def run_plan(tx: Transaction, ctx: Context, plan: Plan, validate: Validate) -> d
         elif e.method == "PUT":
             results[e.index] = _guard(e, lambda e=e: _put(tx, e))
         elif e.method == "PATCH":
-            results[e.index] = _guard(e, lambda e=e: _patch(tx, e, validate))
+            results[e.index] = _guard(e, lambda e=e: _patch(tx, ctx, e))
         elif e.method in ("GET", "HEAD"):
             results[e.index] = _guard(e, lambda e=e: read_entry(tx, ctx, e))
     return results
@@ -546,29 +543,30 @@ def _put(tx: Transaction, e: Entry) -> Result:
     )
 
 
-def _patch(tx: Transaction, e: Entry, validate: Validate) -> Result:
-    assert e.id is not None and e.resource is not None
-    cur = tx.current(e.type, e.id, for_update=True)
-    check_if_match(cur, e.if_match, f"{e.type}/{e.id}")
-    if cur is None or cur.deleted or cur.body is None:
-        raise InvalidRequest(f"{e.type}/{e.id} does not exist", status=404)
-    patch = e.resource
-    if patch.get("resourceType") != "Binary" or patch.get("contentType") != "application/json-patch+json":
-        raise NotSupported("PATCH entries take a Binary with contentType application/json-patch+json")
-    import base64
+def _patch(tx: Transaction, ctx: Context, e: Entry) -> Result:
+    """A PATCH entry: a Binary holding a JSON Patch, or a Parameters (FHIRPath Patch).
 
-    try:
-        ops = fjson.loads(base64.b64decode(patch.get("data", "")))
-        patched = jsonpatch.apply_patch(fjson.loads(cur.body), ops)
-    except (ValueError, jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-        raise InvalidRequest(f"the JSON Patch cannot be applied: {exc}", status=422) from exc
-    if patched.get("id") != e.id or patched.get("resourceType") != e.type:
-        raise InvalidRequest("a patch must not change resourceType or id", status=422)
-    issues = [i for i in validate(patched, e.type) if i.severity in ("error", "fatal")]
-    if issues:
-        raise InvalidResource(f"the patched {e.type} is invalid", issues=issues, status=422)
-    v = tx.put(e.type, e.id, patched)
-    return Result(200, v.body, v, outcome=information(f"patched {e.type}/{e.id}"))
+    Runs the single-resource ``patch_in``, so the rules and answers are the same.
+    """
+    from helseflyt.interactions.patch import FHIRPATH_PATCH, JSON_PATCH, patch_in
+
+    assert e.id is not None and e.resource is not None
+    body = e.resource
+    if body.get("resourceType") == "Parameters":
+        return patch_in(tx, ctx, e.type, e.id, body, kind=FHIRPATH_PATCH, if_match=e.if_match)
+    if body.get("resourceType") == "Binary" and body.get("contentType") == "application/json-patch+json":
+        import base64
+        import binascii
+
+        try:
+            ops = fjson.loads(base64.b64decode(body.get("data", ""), validate=True))
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidRequest(f"the Binary does not hold a JSON Patch document: {exc}") from exc
+        return patch_in(tx, ctx, e.type, e.id, ops, kind=JSON_PATCH, if_match=e.if_match)
+    raise InvalidRequest(
+        "a PATCH entry takes a Parameters resource (FHIRPath Patch) or a Binary with "
+        "contentType application/json-patch+json (JSON Patch)"
+    )
 
 
 def read_entry(reader: Reader, ctx: Context, e: Entry) -> Result:
