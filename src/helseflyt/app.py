@@ -19,8 +19,11 @@ from starlette.middleware import Middleware
 
 from helseflyt.errors import Issue
 from helseflyt.http.middleware import BodySizeLimit, ErrorHandler, RequestId
+from helseflyt.http.operations import OPERATION_ROUTES
 from helseflyt.http.routes import EXCEPTION_HANDLERS, ROUTES
 from helseflyt.interactions.context import Validator, new_id
+from helseflyt.packages.registry import LiveRegistry
+from helseflyt.packages.validator import profile_aware
 from helseflyt.search.identifier_index import index_identifiers
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
@@ -73,19 +76,22 @@ def create_app(
                 open_store, settings.database_url, indexer=index_identifiers, clock=clock or utc_now
             )
         app.state.store = active
+        app.state.registry = LiveRegistry(active)  # installed IG packages (profiles, terminology)
+        app.state.validate = profile_aware(base_validate, app.state.registry)
         try:
             yield
         finally:
             if opened:
                 await run_in_threadpool(active.close)
 
+    base_validate = validate or default_validator()
     app = Starlette(
-        routes=ROUTES,
+        routes=OPERATION_ROUTES + ROUTES,
         middleware=middleware(settings),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.validate = validate or default_validator()
+    app.state.validate = base_validate
     app.state.new_id = id_factory or new_id
     return app
