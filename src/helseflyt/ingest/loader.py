@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import time
@@ -33,7 +34,15 @@ from typing import Any
 
 from helseflyt.errors import FhirError
 from helseflyt.fhir import json as fjson
-from helseflyt.ingest.prepare import BASE_URL, Prepared, Validate, default_validate, new_id, prepare
+from helseflyt.ingest.prepare import (
+    BASE_URL,
+    UNKNOWN,
+    Prepared,
+    Validate,
+    default_validate,
+    new_id,
+    prepare,
+)
 from helseflyt.ingest.report import LoadError, LoadReport
 from helseflyt.ingest.sources import Document, Skipped, iter_documents, kind_of
 from helseflyt.interactions.context import Context
@@ -63,12 +72,13 @@ def load(
     total_bytes = _size(paths)
     if workers is None:
         workers = os.cpu_count() or 1
+    indexer = _indexer(store, workers)
     started = time.perf_counter()
     was_gc = gc.isenabled()
     gc.disable()
     try:
         with _progress(progress, total_bytes) as advance:
-            for doc_or_unit in _prepared(paths, validate, workers, report):
+            for doc_or_unit in _prepared(paths, validate, indexer, workers, report):
                 if isinstance(doc_or_unit, tuple):
                     unit, size = doc_or_unit
                     _write(store, unit, validate, report)
@@ -78,6 +88,18 @@ def load(
             gc.enable()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _indexer(store: Store, workers: int) -> Any:
+    """The store's indexer, for the workers to serialise and index resources with; or
+    ``UNKNOWN`` (they send JSON) if the store has none we know or it cannot be sent."""
+    indexer = getattr(store, "indexer", UNKNOWN)
+    if workers > 0 and indexer is not None and indexer is not UNKNOWN:
+        try:
+            pickle.dumps(indexer)
+        except Exception:  # noqa: BLE001 - a lambda or closure: not picklable
+            return UNKNOWN
+    return indexer
 
 
 def _size(paths: list[Path]) -> int:
@@ -120,7 +142,7 @@ def _read_ahead(paths: list[Path], depth: int) -> Iterator[Document | Skipped]:
 
 
 def _prepared(
-    paths: list[Path], validate: Validate, workers: int, report: LoadReport
+    paths: list[Path], validate: Validate, indexer: Any, workers: int, report: LoadReport
 ) -> Iterator[tuple[Prepared, int]]:
     if workers <= 0:
         for doc in _read_ahead(paths, depth=4):
@@ -128,13 +150,13 @@ def _prepared(
                 report.skipped.append(doc.source)
                 continue
             report.documents += 1
-            yield prepare(doc, validate), len(doc.data)
+            yield prepare(doc, validate, indexer), len(doc.data)
         return
     in_flight: deque[tuple[AsyncResult[Prepared], int]] = deque()
     # fork, before any thread of ours runs: workers start instantly (no re-import) and
     # callers need no ``if __name__ == "__main__"`` guard.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        work = partial(prepare, validate=validate)
+        work = partial(prepare, validate=validate, indexer=indexer)
         for doc in _read_ahead(paths, depth=max(4, 4 * workers)):
             if isinstance(doc, Skipped):
                 report.skipped.append(doc.source)
@@ -151,11 +173,11 @@ def _prepared(
 
 def _write(store: Store, unit: Prepared, validate: Validate, report: LoadReport) -> None:
     report.errors += unit.errors
-    if unit.payload is not None:
-        items = fjson.loads(unit.payload)
+    if unit.payload is not None or unit.items is not None:
+        items = unit.items if unit.payload is None else [(t, i, r) for t, i, r in fjson.loads(unit.payload)]
         try:
             with store.transaction() as tx:
-                tx.put_many([(t, i, r) for t, i, r in items])
+                tx.put_many(items)
         except StorageError as exc:
             report.errors.append(LoadError(unit.source, f"not stored: {exc}"))
             return

@@ -13,8 +13,12 @@
   stored *as is*: each resource keeps its id (a new one if it has none) and is
   validated; an invalid one is reported with its line/entry and not stored.
 
-The ready payload is FHIR JSON bytes (``[[type, id, resource], ...]``): parsing it in
-the writer costs far less than unpickling the same dicts.
+The ready ``put_many`` items carry each resource as
+:class:`~helseflyt.storage.base.Serialized` (its final body bytes minus
+``meta.versionId``/``lastUpdated``, and its index rows, made with the store's
+indexer): the writer neither parses nor serialises. When the store's indexer is not
+known the payload is FHIR JSON bytes (``[[type, id, resource], ...]``) instead: parsing
+it in the writer costs far less than unpickling the same dicts.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ from helseflyt.interactions.body import valid_id
 from helseflyt.interactions.transaction import Plan, check_identities, plan_bundle
 from helseflyt.interactions.transaction import prepare as prepare_plan
 from helseflyt.interactions.types import is_resource_type
+from helseflyt.storage.base import Indexer, Serialized
+from helseflyt.storage.common import serialize
 
 Validate = Callable[[Any, str | None], list[Issue]]
+Item = tuple[str, str, Serialized | dict[str, Any]]
 
 BASE_URL = ""  # bulk input has no server base; absolute request URLs are refused
 
@@ -51,7 +58,8 @@ class Prepared:
     source: str
     errors: list[LoadError] = field(default_factory=list)
     payload: bytes | None = None  # JSON [[type, id, resource], ...] for one put_many
-    count: int = 0  # resources in payload
+    items: list[Item] | None = None  # or these (Serialized when the indexer is known)
+    count: int = 0  # resources in payload or items
     plan: Plan | None = None  # a Bundle the writer runs (it needs the store)
 
 
@@ -67,14 +75,38 @@ def _message(exc: FhirError) -> str:
     ) or str(exc)
 
 
-def prepare(doc: Document, validate: Validate = default_validate) -> Prepared:
+class _Unknown:
+    """``indexer=UNKNOWN``: the store's indexer is not known, make JSON payloads."""
+
+
+UNKNOWN = _Unknown()
+
+
+def prepare(
+    doc: Document, validate: Validate = default_validate, indexer: Indexer | None | _Unknown = UNKNOWN
+) -> Prepared:
+    """``indexer``: the store's (None if it has none): resources come ``Serialized``."""
     was = gc.isenabled()
     gc.disable()  # parsing creates millions of objects and no cycles: the GC only costs
     try:
-        return _prepare(doc, validate)
+        out = _prepare(doc, validate)
+        if out.items is not None:
+            if isinstance(indexer, _Unknown):
+                out.payload, out.items = fjson.dumps(out.items), None
+            else:
+                out.items = _serialized(out.items, indexer)
+        return out
     finally:
         if was:
             gc.enable()
+
+
+def _serialized(items: list[Item], indexer: Indexer | None) -> list[Item]:
+    out: list[Item] = []
+    for t, i, r in items:
+        s = serialize(t, i, r, indexer) if type(r) is dict else None
+        out.append((t, i, r if s is None else s))
+    return out
 
 
 def _prepare(doc: Document, validate: Validate) -> Prepared:
@@ -128,7 +160,7 @@ def _bundle(out: Prepared, bundle: dict[str, Any], validate: Validate) -> None:
         out.errors.append(LoadError(out.source, _message(exc), entry=entry))
         return
     if plan.kind == "transaction" and plan.prepared and all(e.method == "POST" for e in plan.entries):
-        out.payload = fjson.dumps([[e.type, e.id, e.resource] for e in plan.entries])
+        out.items = [(e.type, e.id or "", e.resource or {}) for e in plan.entries]
         out.count = len(plan.entries)
     else:
         out.plan = plan
@@ -136,7 +168,7 @@ def _bundle(out: Prepared, bundle: dict[str, Any], validate: Validate) -> None:
 
 def _as_is(out: Prepared, items: list[tuple[Any, int | None, int | None]], validate: Validate) -> None:
     """Resources stored with their own ids after validation (collection, NDJSON, single)."""
-    puts = []
+    puts: list[Item] = []
     for resource, line, entry in items:
         where = {"line": line, "entry": entry}
         if not isinstance(resource, dict) or not is_resource_type(resource.get("resourceType", "")):
@@ -156,7 +188,7 @@ def _as_is(out: Prepared, items: list[tuple[Any, int | None, int | None]], valid
             )
             out.errors.append(LoadError(out.source, f"invalid {res_type}/{res_id}: {msg}", **where))
             continue
-        puts.append([res_type, res_id, resource])
+        puts.append((res_type, res_id, resource))
     if puts:
-        out.payload = fjson.dumps(puts)
+        out.items = puts
         out.count = len(puts)
