@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from helseflyt.commands.synth import demo, synth
 from helseflyt.settings import SETTINGS, Settings
 
 app = typer.Typer(
@@ -123,6 +124,10 @@ def version() -> None:
     from helseflyt import __version__
 
     typer.echo(__version__)
+
+
+app.command("synth")(synth)
+app.command("demo")(demo)
 
 
 def main() -> None:

@@ -108,7 +108,8 @@ def test_numeric_her_resh_duf() -> None:
     assert check(HER, "abc") == "HER-id must contain digits only"
     assert check(RESH, "0123") is not None
     body = "2021123456"
-    duf = body + f"{sum(int(d) * w for d, w in zip(body, (4, 6, 3, 2, 4, 6, 3, 2, 7, 5))) % 11:02d}"
+    weights = (4, 6, 3, 2, 4, 6, 3, 2, 7, 5)
+    duf = body + f"{sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11:02d}"
     assert check(DUF, duf) is None
     assert check(DUF, body + "99") is not None
 
