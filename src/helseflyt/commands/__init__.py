@@ -1,1 +1,1 @@
-"""Sub-commands of ``helseflyt`` that live outside ``cli.py`` (registered there)."""
+"""Sub-commands of the ``helseflyt`` CLI, one module per group."""
