@@ -25,7 +25,9 @@ from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "HistoryQuery",
+    "INDEX_TABLES",
     "IndexEntry",
+    "IndexRow",
     "Indexer",
     "Reader",
     "ResourceVersion",
@@ -70,8 +72,20 @@ class IndexEntry:
     value: str
 
 
+# An index row: ``(table, param, *values)``; the store writes it to ``<table>_index``.
+#   ("token", param, system | None, value)
+#   ("string", param, normalised, exact)                  normalised: case- and accent-folded
+#   ("date", param, low, high)                            epoch µs, both inclusive
+#   ("number", param, value, system | None, code | None)  numbers and quantities (float value)
+#   ("reference", param, type | None, id | None, url | None)
+#   ("uri", param, value)
+# (An :class:`IndexEntry` is a token row.)
+IndexRow = tuple[Any, ...]
+
 # Computes a resource's index rows; called by ``put`` inside the write transaction.
-Indexer = Callable[[str, dict[str, Any]], Iterable[IndexEntry]]
+Indexer = Callable[[str, dict[str, Any]], Iterable[IndexEntry | IndexRow]]
+
+INDEX_TABLES = ("token", "string", "date", "number", "reference", "uri")
 
 
 class Serialized(NamedTuple):
@@ -84,7 +98,7 @@ class Serialized(NamedTuple):
 
     head: bytes  # {"resourceType":..,"id":..,"meta":{ and the other meta members
     tail: bytes  # } and the members after meta, closing brace included
-    index: tuple[tuple[str, str | None, str], ...]  # IndexEntry fields: param, system, value
+    index: tuple[IndexRow, ...]  # the indexer's rows (IndexRow form)
 
 
 @dataclass(frozen=True, slots=True)

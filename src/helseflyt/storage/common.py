@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from helseflyt.fhir import json as fjson
-from helseflyt.storage.base import Indexer, Serialized
+from helseflyt.storage.base import IndexEntry, Indexer, IndexRow, Serialized
 
 Clock = Callable[[], datetime]
 
@@ -76,11 +76,19 @@ def serialize(
     head += b',"meta":' + (fjson.dumps(meta)[:-1] + b"," if meta else b"{")
     rest = {k: v for k, v in resource.items() if k not in _FIRST}
     tail = b"}," + fjson.dumps(rest)[1:] if rest else b"}}"
-    index = tuple((e.param, e.system, e.value) for e in indexer(res_type, resource)) if indexer else ()
+    index = tuple(index_rows(indexer, res_type, resource)) if indexer else ()
     return Serialized(head, tail, index)
 
 
 _FIRST = frozenset(("resourceType", "id", "meta"))
+
+
+def index_rows(indexer: Indexer, res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
+    """The indexer's rows as :data:`~helseflyt.storage.base.IndexRow` tuples."""
+    return [
+        ("token", e.param, e.system, e.value) if type(e) is IndexEntry else e  # type: ignore[union-attr]
+        for e in indexer(res_type, resource)
+    ]
 
 
 def splice(item: Serialized, version: int, when: bytes) -> bytes:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
-from helseflyt.storage.common import Clock, from_micros, instant, splice, stamp, to_micros
+from helseflyt.storage.common import Clock, from_micros, index_rows, instant, splice, stamp, to_micros
 
 __all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
 
@@ -45,6 +45,15 @@ INSERT_CURRENT = (
 )
 DELETE_TOKENS = "DELETE FROM token_index WHERE res_type = ? AND res_id = ?"
 INSERT_TOKEN = "INSERT INTO token_index (res_type, res_id, param, system, value) VALUES (?, ?, ?, ?, ?)"
+# The other index tables (002_search.sql): columns after res_type, res_id.
+INDEX_COLUMNS = {
+    "token": ("param", "system", "value"),
+    "string": ("param", "norm", "exact"),
+    "date": ("param", "low", "high"),
+    "number": ("param", "value", "system", "code"),
+    "reference": ("param", "target_type", "target_id", "url"),
+    "uri": ("param", "value"),
+}
 
 
 class Connection(Protocol):
@@ -229,6 +238,35 @@ class SQLWriter(SQLReader):
     def _insert_tokens(self, rows: list[Row]) -> None:
         self.conn.executemany(INSERT_TOKEN, rows)
 
+    def _delete_index(self, keys: list[Key]) -> None:
+        """Remove the resources' rows from every index table."""
+        self._delete_tokens(keys)
+        for table in INDEX_COLUMNS:
+            if table != "token":
+                self._delete_rows(table, keys)
+
+    def _delete_rows(self, table: str, keys: list[Key]) -> None:
+        self.conn.executemany(f"DELETE FROM {table}_index WHERE res_type = ? AND res_id = ?", keys)
+
+    def _insert_rows(self, table: str, rows: list[Row]) -> None:
+        """Rows ``(res_type, res_id, *INDEX_COLUMNS[table])`` of a non-token index table."""
+        columns = ", ".join(INDEX_COLUMNS[table])
+        marks = ", ".join("?" * (len(INDEX_COLUMNS[table]) + 2))
+        self.conn.executemany(
+            f"INSERT INTO {table}_index (res_type, res_id, {columns}) VALUES ({marks})", rows
+        )
+
+    def _insert_index(self, rows: list[Row]) -> None:
+        """Rows ``(res_type, res_id, table, param, *values)``, written per table."""
+        by_table: dict[str, list[Row]] = {}
+        for row in rows:
+            by_table.setdefault(row[2], []).append((row[0], row[1], *row[3:]))
+        for table, these in by_table.items():
+            if table == "token":
+                self._insert_tokens(these)
+            else:
+                self._insert_rows(table, these)
+
     # -- Transaction -----------------------------------------------------------------
 
     def current(self, type: str, id: str, *, for_update: bool = False) -> ResourceVersion | None:
@@ -268,19 +306,18 @@ class SQLWriter(SQLReader):
             self._insert_current(fresh)
         if stale:
             self._upsert_current([newest[key][0] for key in stale])
-            self._delete_tokens(stale)
+            self._delete_index(stale)
         if self.indexer is not None:
-            tokens = [
+            indexer = self.indexer
+            rows = [
                 (t, i, *row)
                 for (t, i), (_, resource) in newest.items()
                 for row in (
-                    resource.index
-                    if type(resource) is Serialized
-                    else [(e.param, e.system, e.value) for e in self.indexer(t, resource)]
+                    resource.index if type(resource) is Serialized else index_rows(indexer, t, resource)
                 )
             ]
-            if tokens:
-                self._insert_tokens(tokens)
+            if rows:
+                self._insert_index(rows)
         return out
 
     def delete(self, type: str, id: str) -> ResourceVersion | None:
@@ -292,5 +329,5 @@ class SQLWriter(SQLReader):
         version = cur.version + 1
         self._insert_history([(seq, type, id, version, micros, True, None)])
         self._upsert_current([(type, id, version, micros, True, seq)])
-        self._delete_tokens([(type, id)])
+        self._delete_index([(type, id)])
         return ResourceVersion(type, id, version, from_micros(micros), True, None, seq)

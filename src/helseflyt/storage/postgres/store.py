@@ -37,7 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, VersionConflict
 from helseflyt.storage.common import Clock, migrations, utc_now
-from helseflyt.storage.sql import VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
+from helseflyt.storage.sql import INDEX_COLUMNS, VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
 
 __all__ = ["PostgresStore"]
 
@@ -49,6 +49,13 @@ _CONFLICTS = (errors.UniqueViolation, errors.SerializationFailure, errors.Deadlo
 _HISTORY_TYPES = ["int8", "text", "text", "int4", "int8", "bool", "bytea"]
 _CURRENT_TYPES = ["text", "text", "int4", "int8", "bool", "int8"]
 _TOKEN_TYPES = ["text"] * 5
+_INDEX_TYPES = {  # binary COPY types of the 002_search.sql tables (after res_type, res_id)
+    "string": ["text"] * 3,
+    "date": ["text", "int8", "int8"],
+    "number": ["text", "float8", "text", "text"],
+    "reference": ["text"] * 4,
+    "uri": ["text"] * 2,
+}
 
 
 def _storage_error(exc: psycopg.Error, what: str) -> StorageError:
@@ -201,6 +208,21 @@ class _Transaction(SQLWriter):
         if len(rows) < _COPY_FROM:
             return super()._insert_tokens(rows)
         self.conn.copy("token_index", "res_type, res_id, param, system, value", _TOKEN_TYPES, rows)
+
+    def _delete_rows(self, table: str, keys: list[Key]) -> None:
+        if len(keys) < _COPY_FROM:
+            return super()._delete_rows(table, keys)
+        self.conn.run(
+            f"DELETE FROM {table}_index t USING unnest(?::text[], ?::text[]) k(rt, ri)"
+            " WHERE t.res_type = k.rt AND t.res_id = k.ri",
+            ([t for t, _ in keys], [i for _, i in keys]),
+        )
+
+    def _insert_rows(self, table: str, rows: list[Row]) -> None:
+        if len(rows) < _COPY_FROM:
+            return super()._insert_rows(table, rows)
+        columns = "res_type, res_id, " + ", ".join(INDEX_COLUMNS[table])
+        self.conn.copy(f"{table}_index", columns, ["text", "text", *_INDEX_TYPES[table]], rows)
 
 
 class PostgresStore:
