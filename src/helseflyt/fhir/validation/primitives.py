@@ -58,7 +58,7 @@ class Primitive:
     name: str
     kind: str  # "str", "bool", "int", "decimal"
     ok: Callable[[Any], bool]
-    match: Callable[[str], Any] | None  # fullmatch of the regex (str kinds only)
+    match: Callable[[str], Any] | None  # not None iff valid (str kinds only)
 
     def message(self, value: Any) -> tuple[str, str]:
         """(issue code, diagnostics) explaining why ``value`` is not a valid ``name``."""
@@ -133,6 +133,30 @@ def _str_ok(match: Callable[[str], Any]) -> Callable[[Any], bool]:
     return ok
 
 
+# Valid values seen, per string primitive: codes, system URIs, displays and timestamps
+# repeat across resources, and a set lookup costs far less than the regex. Validity is a
+# function of the text alone, so the result is the same. Bounded: short values only,
+# and at most _MEMO_SIZE of them per type (then the set is emptied and refills).
+_MEMO_SIZE = 8192
+_MEMO_LEN = 128
+
+
+def _memo(match: Callable[[str], Any]) -> Callable[[str], Any]:
+    valid: set[str] = set()
+
+    def check(v: str) -> Any:
+        if v in valid:
+            return True
+        m = match(v)
+        if m is not None and len(v) <= _MEMO_LEN:
+            if len(valid) >= _MEMO_SIZE:
+                valid.clear()
+            valid.add(v)
+        return m
+
+    return check
+
+
 @cache
 def primitive(name: str) -> Primitive:
     """The compiled check of a primitive type (``KeyError`` if not a primitive)."""
@@ -162,4 +186,5 @@ def primitive(name: str) -> Primitive:
         match = re.compile(regex, re.ASCII).fullmatch
         if name in ("date", "dateTime", "instant"):
             match = _calendar(match)
+        match = _memo(match)
     return Primitive(name, "str", _str_ok(match), match)
