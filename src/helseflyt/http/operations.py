@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from helseflyt.errors import InvalidRequest, Issue, operation_outcome
+from helseflyt.errors import InvalidRequest, Issue
 from helseflyt.http.media import body_kind
 from helseflyt.http.responses import render
 from helseflyt.http.routes import FHIR_BASE, context, resource_type, response_format
 from helseflyt.interactions import terminology
+from helseflyt.interactions import validate as validation
 from helseflyt.interactions.body import parse_json
 from helseflyt.interactions.context import Result
 from helseflyt.packages.registry import LiveRegistry
@@ -62,45 +63,47 @@ async def validate_code(request: Request) -> Response:
 
 
 async def validate(request: Request) -> Response:
-    """``POST [type]/$validate[?profile=URL]``: the body is the resource, or Parameters
-    with ``resource`` (and ``profile``). Answers 200 with an OperationOutcome of every issue."""
+    """``[type]/$validate`` and ``[type]/[id]/$validate`` (GET validates the stored
+    version), with ``profile`` from the query or the Parameters body."""
     fmt = response_format(request)
     res_type = resource_type(request)
-    body_kind(request.headers.get("content-type"))
-    raw = await request.body()
+    res_id = request.path_params.get("id")
     profiles = [v for k, v in request.query_params.multi_items() if k == "profile"]
     ctx = context(request)
     live = registry(request)
+    aware = getattr(ctx.validate, "profile_aware", False)
 
-    def run() -> Result:
-        body: Any = parse_json(raw)
-        resource = body
-        if isinstance(body, dict) and body.get("resourceType") == "Parameters" and res_type != "Parameters":
-            params = terminology.parameters_from_body(body)
-            resource = next((v for k, v in params if k == "resource"), None)
-            profiles.extend(v for k, v in params if k == "profile" and isinstance(v, str))
-            if resource is None:
-                raise InvalidRequest("Parameters for $validate need a 'resource' parameter")
+    def check(resource: dict[str, Any], urls: list[str]) -> list[Issue]:
         from helseflyt.fhir.validation.profiles import check_profiles
         from helseflyt.packages.validator import claims_profile
 
-        issues = list(ctx.validate(resource, res_type))
-        if isinstance(resource, dict) and profiles:
-            # ctx.validate checked meta.profile already when the app is profile-aware
-            only_extra = claims_profile(resource) and getattr(ctx.validate, "profile_aware", False)
-            if only_extra:
-                resource = {k: v for k, v in resource.items() if k != "meta"}
-            issues += check_profiles(resource, live.current(), profiles)
-        if not issues:
-            issues = [Issue("no issues found", code="informational", severity="information")]
-        return Result(200, operation_outcome(issues))
+        if aware and claims_profile(resource):  # meta.profile was checked by ctx.validate
+            resource = {k: v for k, v in resource.items() if k != "meta"}
+        return check_profiles(resource, live.current(), urls)
 
-    return render(await run_in_threadpool(run), fmt)
+    if request.method == "GET":
+        if res_id is None:
+            raise InvalidRequest(
+                "GET [type]/$validate needs a resource: POST it, or use [type]/[id]/$validate."
+            )
+        result = await run_in_threadpool(
+            lambda: validation.validate_stored(ctx, res_type, res_id, profiles=profiles, check_profiles=check)
+        )
+        return render(result, fmt)
+    body_kind(request.headers.get("content-type"))
+    raw = await request.body()
+    result = await run_in_threadpool(
+        lambda: validation.validate(
+            ctx, res_type, parse_json(raw), res_id=res_id, profiles=profiles, check_profiles=check
+        )
+    )
+    return render(result, fmt)
 
 
 OPERATION_ROUTES: list[BaseRoute] = [
     Route(f"{FHIR_BASE}/CodeSystem/$lookup", lookup, methods=["GET", "POST"]),
     Route(f"{FHIR_BASE}/CodeSystem/$validate-code", validate_code, methods=["GET", "POST"]),
     Route(f"{FHIR_BASE}/ValueSet/$validate-code", validate_code, methods=["GET", "POST"]),
-    Route(f"{FHIR_BASE}/{{type}}/$validate", validate, methods=["POST"]),
+    Route(f"{FHIR_BASE}/{{type}}/$validate", validate, methods=["GET", "POST"]),
+    Route(f"{FHIR_BASE}/{{type}}/{{id}}/$validate", validate, methods=["GET", "POST"]),
 ]

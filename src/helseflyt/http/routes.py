@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from helseflyt.errors import FhirError, InvalidRequest, NotFound, NotSupported
 from helseflyt.http.media import Format, body_kind, negotiate
 from helseflyt.http.responses import error_response, outcome_response, parse_http_date, prefer_return, render
-from helseflyt.interactions import conditional, create, delete, history, patch, read, update, validate, vread
+from helseflyt.interactions import conditional, create, delete, history, patch, read, update, vread
 from helseflyt.interactions.body import parse_json
 from helseflyt.interactions.capabilities import capability_statement
 from helseflyt.interactions.context import Context, Result
@@ -197,23 +197,6 @@ async def version_read(request: Request) -> Response:
     return await run(lambda: vread.vread(ctx, res_type, res_id, vid), request, fmt)
 
 
-async def validate_op(request: Request) -> Response:
-    """``$validate`` at type and instance level (never stores)."""
-    fmt = response_format(request)
-    res_type = resource_type(request)
-    res_id = request.path_params.get("id")
-    ctx = context(request)
-    if request.method == "GET":
-        if res_id is None:
-            raise InvalidRequest(
-                "GET [type]/$validate needs a resource: POST it, or use [type]/[id]/$validate."
-            )
-        return await run(lambda: validate.validate_stored(ctx, res_type, res_id), request, fmt)
-    body_kind(request.headers.get("content-type"))
-    raw = await request.body()
-    return await run(lambda: validate.validate(ctx, res_type, parse_json(raw), res_id=res_id), request, fmt)
-
-
 # --- errors ---------------------------------------------------------------------
 
 
@@ -241,8 +224,6 @@ ROUTES: list[BaseRoute] = [
     Route(f"{FHIR_BASE}/_history", system_history, methods=["GET"]),
     Route(FHIR_BASE, base_post, methods=["POST"]),
     Route(f"{FHIR_BASE}/", base_post, methods=["POST"]),
-    Route(f"{FHIR_BASE}/{{type}}/$validate", validate_op, methods=["GET", "POST"]),
-    Route(f"{FHIR_BASE}/{{type}}/{{id}}/$validate", validate_op, methods=["GET", "POST"]),
     Route(f"{FHIR_BASE}/{{type}}/_history", type_history, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history/{{vid}}", version_read, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history", instance_history, methods=["GET"]),

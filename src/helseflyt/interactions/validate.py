@@ -9,11 +9,15 @@ the resource is valid; problems in the *request* (malformed JSON, a Parameters w
 a resource, an unknown mode) answer 400. With no issues the outcome carries one
 ``information`` issue saying so.
 
-Signature: ``validate(ctx, type, body, *, res_id=None) -> Result``.
+``profile`` (query or Parameters) names profiles to check besides ``meta.profile``;
+the caller passes ``check_profiles(resource, urls) -> issues`` (installed IG profiles).
+
+Signature: ``validate(ctx, type, body, *, res_id=None, profiles=(), check_profiles=None) -> Result``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from helseflyt.errors import FhirError, InvalidRequest, Issue, operation_outcome
@@ -25,9 +29,12 @@ from helseflyt.interactions.read import current_or_raise
 MODES = ("create", "update", "delete")
 
 
-def _unwrap(body: Any) -> tuple[Any, str | None]:
-    """(resource, mode) from a bare resource or a Parameters."""
-    if not (isinstance(body, dict) and body.get("resourceType") == "Parameters"):
+ProfileCheck = Callable[[dict[str, Any], list[str]], list[Issue]]
+
+
+def _unwrap(body: Any, res_type: str, profiles: list[str]) -> tuple[Any, str | None]:
+    """(resource, mode) from a bare resource or a Parameters; adds its ``profile``s."""
+    if not (isinstance(body, dict) and body.get("resourceType") == "Parameters") or res_type == "Parameters":
         return body, None
     resource, mode = None, None
     for param in body.get("parameter") or ():
@@ -37,6 +44,10 @@ def _unwrap(body: Any) -> tuple[Any, str | None]:
             resource = param.get("resource")
         elif param.get("name") == "mode":
             mode = param.get("valueCode") or param.get("valueString")
+        elif param.get("name") == "profile" and isinstance(
+            param.get("valueUri") or param.get("valueCanonical"), str
+        ):
+            profiles.append(param.get("valueUri") or param.get("valueCanonical"))
     if mode is not None and mode not in MODES:
         raise InvalidRequest(f"$validate mode must be one of {', '.join(MODES)}, not {mode!r}")
     if resource is None and mode != "delete":
@@ -44,8 +55,17 @@ def _unwrap(body: Any) -> tuple[Any, str | None]:
     return resource, mode
 
 
-def validate(ctx: Context, res_type: str, body: Any, *, res_id: str | None = None) -> Result:
-    resource, mode = _unwrap(body)
+def validate(
+    ctx: Context,
+    res_type: str,
+    body: Any,
+    *,
+    res_id: str | None = None,
+    profiles: Sequence[str] = (),
+    check_profiles: ProfileCheck | None = None,
+) -> Result:
+    wanted = list(profiles)
+    resource, mode = _unwrap(body, res_type, wanted)
     issues: list[Issue] = []
     if mode == "delete":
         if res_id is None:
@@ -70,15 +90,29 @@ def validate(ctx: Context, res_type: str, body: Any, *, res_id: str | None = Non
             with ctx.store.reader() as reader:
                 current_or_raise(reader, res_type, res_id)
         issues += ctx.validate(checked, res_type)
+        if wanted:
+            if check_profiles is None:
+                raise InvalidRequest(
+                    "no profiles are installed: install an IG package first (helseflyt ig install)"
+                )
+            issues += check_profiles(checked, wanted)
     if not issues:
         return Result(200, information("no issues: the resource is valid"))
     return Result(200, operation_outcome(issues))
 
 
-def validate_stored(ctx: Context, res_type: str, res_id: str) -> Result:
+def validate_stored(
+    ctx: Context,
+    res_type: str,
+    res_id: str,
+    *,
+    profiles: Sequence[str] = (),
+    check_profiles: ProfileCheck | None = None,
+) -> Result:
     """``GET [type]/[id]/$validate``: validate the stored current version."""
     from helseflyt.fhir import json as fjson
 
     with ctx.store.reader() as reader:
         found = current_or_raise(reader, res_type, res_id)
-    return validate(ctx, res_type, fjson.loads(found.body or b"{}"), res_id=res_id)
+    resource = fjson.loads(found.body or b"{}")
+    return validate(ctx, res_type, resource, res_id=res_id, profiles=profiles, check_profiles=check_profiles)
