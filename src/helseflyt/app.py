@@ -24,7 +24,7 @@ from helseflyt.http.routes import EXCEPTION_HANDLERS, ROUTES
 from helseflyt.interactions.context import Validator, new_id
 from helseflyt.packages.registry import LiveRegistry
 from helseflyt.packages.validator import profile_aware
-from helseflyt.search.identifier_index import index_identifiers
+from helseflyt.search.index import index
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
 from helseflyt.storage.common import Clock, utc_now
@@ -73,7 +73,7 @@ def create_app(
         active = store
         if active is None:
             active = await run_in_threadpool(
-                open_store, settings.database_url, indexer=index_identifiers, clock=clock or utc_now
+                open_store, settings.database_url, indexer=index, clock=clock or utc_now
             )
         app.state.store = active
         app.state.registry = LiveRegistry(active)  # installed IG packages (profiles, terminology)

@@ -100,10 +100,10 @@ def load(
             fail(f"{path}: no such file or folder")
     settings = Settings.load(database=database, data_dir=data_dir)
     from helseflyt.ingest import load as load_paths
-    from helseflyt.search.identifier_index import index_identifiers
+    from helseflyt.search.index import index
     from helseflyt.storage import open_store
 
-    store = open_store(settings.database_url, indexer=index_identifiers)
+    store = open_store(settings.database_url, indexer=index)
     try:
         report = load_paths(store, paths, progress=progress)
     finally:

@@ -1,0 +1,307 @@
+"""The store's indexer: a resource's search index rows, from the compiled registry.
+
+``index(res_type, resource) -> list[IndexRow]`` (see
+:data:`helseflyt.storage.base.IndexRow` for the row shapes) evaluates the FHIRPath
+expression of each supported parameter of ``res_type`` once (parameters sharing an
+expression share the evaluation) and turns the values into typed rows by FHIR type:
+
+* token: Coding, CodeableConcept, Identifier, ContactPoint (system|value), boolean,
+  code/string/id/uri primitives; plus ``<param>:text`` string rows (CodeableConcept.text,
+  Coding.display, Identifier.type.text) and ``<param>:of-type`` token rows
+  (system = identifier type system, value = ``typecode|value``);
+* string: primitives, HumanName and Address parts, each normalised and as written;
+* date: date/dateTime/instant precision ranges, Period, Timing.event;
+* number/quantity: value (with Quantity system and code, or unit);
+* reference: ``Type/id`` (version stripped), absolute or canonical URLs, and
+  ``<param>:identifier`` token rows for ``Reference.identifier``;
+* uri: the value.
+
+It is a module-level function so that bulk-load worker processes can pickle it.
+Concurrency: the registry is immutable; the function keeps no state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from helseflyt.fhir.fhirpath import FHIRPathError, FPDateTime, Node, Quantity
+from helseflyt.search.registry import SearchParam, for_type
+from helseflyt.search.values import MAX_MICROS, MIN_MICROS, date_range, normalise
+from helseflyt.storage.base import IndexRow
+
+__all__ = ["index", "reference_parts"]
+
+log = logging.getLogger("helseflyt.search")
+
+Emit = Callable[[str, Any, str | None, list[IndexRow]], None]
+
+
+def _type_of(node: Any) -> str:
+    if node.__class__ is Node:
+        try:
+            t = node.type
+        except Exception:  # noqa: BLE001 - type lookup must never break a write
+            t = None
+        if t:
+            return t
+        value = node.value
+    else:
+        value = node
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (int, Decimal, float)):
+        return "decimal"
+    if isinstance(value, dict):
+        if "coding" in value or "text" in value and len(value) == 1:
+            return "CodeableConcept"
+        if "reference" in value:
+            return "Reference"
+        if "start" in value or "end" in value:
+            return "Period"
+        if "value" in value and ("unit" in value or "code" in value):
+            return "Quantity"
+        if "code" in value:
+            return "Coding"
+        if "value" in value:
+            return "Identifier"
+    return ""
+
+
+def _value(node: Any) -> Any:
+    return node.value if node.__class__ is Node else node
+
+
+# -- token ---------------------------------------------------------------------------
+
+
+def _token(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
+    v = _value(node)
+    t = _type_of(node)
+    if t == "CodeableConcept":
+        for c in v.get("coding") or ():
+            _coding(param, c, out)
+        if isinstance(v.get("text"), str):
+            out.append(("string", param + ":text", normalise(v["text"]), v["text"]))
+    elif t == "Coding":
+        _coding(param, v, out)
+    elif t == "Identifier":
+        value = v.get("value")
+        if isinstance(value, str):
+            out.append(("token", param, v.get("system"), value))
+            typ = v.get("type")
+            if isinstance(typ, dict):
+                for c in typ.get("coding") or ():
+                    if isinstance(c, dict) and isinstance(c.get("code"), str):
+                        out.append(("token", param + ":of-type", c.get("system"), f"{c['code']}|{value}"))
+                if isinstance(typ.get("text"), str):
+                    out.append(("string", param + ":text", normalise(typ["text"]), typ["text"]))
+    elif t == "ContactPoint":
+        if isinstance(v.get("value"), str):
+            out.append(("token", param, v.get("system"), v["value"]))
+    elif isinstance(v, bool):
+        out.append(("token", param, None, "true" if v else "false"))
+    elif isinstance(v, str):
+        out.append(("token", param, None, v))
+    elif isinstance(v, (int, Decimal)):
+        out.append(("token", param, None, str(v)))
+    elif t == "Reference" and isinstance(v, dict):  # e.g. a token over a Reference: its identifier
+        ident = v.get("identifier")
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+            out.append(("token", param, ident.get("system"), ident["value"]))
+
+
+def _coding(param: str, c: Any, out: list[IndexRow]) -> None:
+    if not isinstance(c, dict):
+        return
+    code = c.get("code")
+    if isinstance(code, str):
+        out.append(("token", param, c.get("system"), code))
+    display = c.get("display")
+    if isinstance(display, str):
+        out.append(("string", param + ":text", normalise(display), display))
+
+
+# -- string --------------------------------------------------------------------------
+
+_NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+_ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
+
+
+def _string(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
+    v = _value(node)
+    if isinstance(v, str):
+        out.append(("string", param, normalise(v), v))
+    elif isinstance(v, dict):
+        t = _type_of(node)
+        parts = _ADDRESS_PARTS if t == "Address" else _NAME_PARTS if t == "HumanName" else tuple(v)
+        for key in parts:
+            item = v.get(key)
+            for s in item if isinstance(item, list) else (item,):
+                if isinstance(s, str):
+                    out.append(("string", param, normalise(s), s))
+
+
+# -- date ----------------------------------------------------------------------------
+
+
+def _date(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
+    v = _value(node)
+    if isinstance(v, str):
+        r = date_range(v)
+        if r is not None:
+            out.append(("date", param, r[0], r[1]))
+    elif isinstance(v, FPDateTime):
+        r = date_range(str(v).lstrip("@"))
+        if r is not None:
+            out.append(("date", param, r[0], r[1]))
+    elif isinstance(v, dict):
+        t = _type_of(node)
+        if t == "Timing":
+            for e in v.get("event") or ():
+                r = date_range(e) if isinstance(e, str) else None
+                if r is not None:
+                    out.append(("date", param, r[0], r[1]))
+            bounds = (v.get("repeat") or {}).get("boundsPeriod")
+            if isinstance(bounds, dict):
+                _period(param, bounds, out)
+        elif "start" in v or "end" in v:
+            _period(param, v, out)
+
+
+def _period(param: str, v: dict[str, Any], out: list[IndexRow]) -> None:
+    start = date_range(v["start"]) if isinstance(v.get("start"), str) else None
+    end = date_range(v["end"]) if isinstance(v.get("end"), str) else None
+    if start is None and end is None:
+        return
+    out.append(("date", param, start[0] if start else MIN_MICROS, end[1] if end else MAX_MICROS))
+
+
+# -- number and quantity ---------------------------------------------------------------
+
+
+def _number(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
+    v = _value(node)
+    if isinstance(v, bool):
+        return
+    if isinstance(v, (int, Decimal, float)):
+        out.append(("number", param, float(v), None, None))
+    elif isinstance(v, Quantity):
+        out.append(("number", param, float(v.value), "http://unitsofmeasure.org", v.unit))
+    elif isinstance(v, dict):
+        value = v.get("value")
+        if isinstance(value, (int, Decimal, float)) and not isinstance(value, bool):
+            code = v.get("code") if isinstance(v.get("code"), str) else None
+            system = v.get("system") if isinstance(v.get("system"), str) else None
+            if code is None:
+                code = v.get("unit") if isinstance(v.get("unit"), str) else v.get("currency")
+            out.append(("number", param, float(value), system, code))
+        elif "low" in v or "high" in v:  # Range
+            for side in ("low", "high"):
+                if isinstance(v.get(side), dict):
+                    _number(param, v[side], only, out)
+
+
+# -- reference -----------------------------------------------------------------------
+
+
+def reference_parts(ref: str) -> tuple[str | None, str | None, str | None]:
+    """``(type, id, url)`` of a reference: relative ``Type/id[/_history/v]`` gives type
+    and id; an absolute or canonical URL gives the URL without version."""
+    if ref.startswith("#"):
+        return None, None, None
+    if "://" in ref or ref.startswith("urn:"):
+        url = ref.split("|", 1)[0]
+        if "/_history/" in url:
+            url = url.split("/_history/", 1)[0]
+        return None, None, url
+    parts = ref.split("/")
+    if len(parts) == 2 and parts[0] and parts[1]:
+        return parts[0], parts[1], None
+    if len(parts) == 4 and parts[2] == "_history":
+        return parts[0], parts[1], None
+    return None, None, ref.split("|", 1)[0]
+
+
+def _reference(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
+    v = _value(node)
+    if isinstance(v, str):  # canonical or uri
+        t, i, url = reference_parts(v)
+        if t is not None or url is not None:
+            out.append(("reference", param, t, i, url))
+        return
+    if not isinstance(v, dict):
+        return
+    ref = v.get("reference")
+    if isinstance(ref, str):
+        t, i, url = reference_parts(ref)
+        if only is not None:
+            kind = t or (v.get("type") if isinstance(v.get("type"), str) else None)
+            if kind is None and url is not None:
+                segs = url.rstrip("/").split("/")
+                kind = segs[-2] if len(segs) >= 2 else None
+            if kind not in only.split(","):
+                return
+        if t is not None or url is not None:
+            out.append(("reference", param, t, i, url))
+    ident = v.get("identifier")
+    if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+        out.append(("token", param + ":identifier", ident.get("system"), ident["value"]))
+
+
+def _uri(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
+    v = _value(node)
+    if isinstance(v, str):
+        out.append(("uri", param, v))
+
+
+_CONVERT: dict[str, Emit] = {
+    "token": _token,
+    "string": _string,
+    "date": _date,
+    "number": _number,
+    "quantity": _number,
+    "reference": _reference,
+    "uri": _uri,
+}
+
+
+@cache
+def _plan(res_type: str) -> tuple[tuple[Any, tuple[tuple[Emit, str, str | None], ...]], ...]:
+    """Per distinct expression: the compiled expression and its (converter, code, filter)s."""
+    groups: dict[str, tuple[Any, list[tuple[Emit, str, str | None]]]] = {}
+    params: dict[str, SearchParam] = for_type(res_type)
+    for code, p in params.items():
+        if code == "_id" or code == "_lastUpdated":
+            continue  # columns of resource_current
+        only = ",".join(p.only_targets) if p.only_targets else None
+        groups.setdefault(p.expression, (p.compiled, []))[1].append((_CONVERT[p.type], code, only))
+    if "identifier" not in params:  # conditional requests need identifier on every type
+        from helseflyt.fhir import fhirpath
+
+        groups.setdefault("identifier", (fhirpath.compile("identifier"), []))[1].append(
+            (_token, "identifier", None)
+        )
+    return tuple((compiled, tuple(emits)) for compiled, emits in groups.values())
+
+
+def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
+    """The search index rows of ``resource`` (current version of type ``res_type``)."""
+    out: list[IndexRow] = []
+    for compiled, emits in _plan(res_type):
+        try:
+            nodes = compiled.evaluate_nodes(resource)
+        except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            log.debug("index %s: %s failed: %s", res_type, compiled.text, exc)
+            continue
+        if not nodes:
+            continue
+        for emit, code, only in emits:
+            for node in nodes:
+                emit(code, node, only, out)
+    return out

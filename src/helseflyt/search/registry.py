@@ -1,0 +1,206 @@
+"""The search parameter registry, compiled from the official R4 SearchParameters.
+
+Every SearchParameter of :func:`helseflyt.fhir.model.search_parameters` is compiled
+by its ``type`` and ``expression`` (FHIRPath) for each resource type it applies to,
+Resource-level ones (``_id``, ``_lastUpdated``, ``_tag``, ``_profile``, ``_security``,
+``_source``) included. Parameters that cannot be supported yet are logged once and
+listed in :func:`unsupported` with the reason, and left out of the CapabilityStatement,
+so a query can refuse (or warn about) them instead of silently ignoring them.
+
+Known upstream expression bugs are patched in one place, :func:`patch_expression`.
+
+The registry is built lazily, once per process, per resource type (compiling all 1,400
+expressions up front would cost start-up time); it is immutable afterwards, so threads
+and bulk-load worker processes share it freely.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from helseflyt.fhir import fhirpath
+from helseflyt.fhir.fhirpath import Expression
+from helseflyt.fhir.model import resource_types, search_parameters
+
+__all__ = [
+    "SUPPORTED_TYPES",
+    "SearchParam",
+    "for_type",
+    "param",
+    "patch_expression",
+    "unsupported",
+]
+
+log = logging.getLogger("helseflyt.search")
+
+SUPPORTED_TYPES = frozenset({"number", "date", "string", "token", "reference", "quantity", "uri"})
+_ABSTRACT_BASES = ("Resource", "DomainResource")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    """One search parameter as it applies to one resource type."""
+
+    code: str  # the name in the query, e.g. "birthdate"
+    type: str  # number date string token reference quantity uri
+    base: str  # the resource type
+    url: str
+    expression: str  # the part of the official expression for ``base``, patched
+    compiled: Expression
+    targets: tuple[str, ...] = ()  # reference: allowed target types
+    only_targets: tuple[str, ...] = ()  # reference: keep only references to these (patched resolve())
+
+
+def patch_expression(code: str, base: str, expression: str) -> tuple[str, tuple[str, ...]]:
+    """Fix known upstream bugs and engine-independent quirks of R4 expressions.
+
+    Returns the expression to compile and, for reference parameters, the target types
+    a ``.where(resolve() is T)`` filter kept (this server's ``resolve()`` only sees
+    contained resources, so the filter becomes a check of the reference's type at
+    index time).
+
+    * ``X.where(resolve() is T)`` (28 parameters, e.g. ``Observation-patient``): becomes
+      ``X`` plus a target-type filter ``T``.
+    * ``Resource.id`` and ``id`` (``_id`` is defined twice upstream): ``id``.
+    * ``hasExtension('url')`` (not a FHIRPath R4 function; QuestionnaireResponse-item-subject):
+      ``extension('url').exists()``.
+    * ``X.as(T)`` on collections is written with the ``as`` operator (``(X as T)``)
+      upstream in most places but with the function in some; both work in this engine.
+    """
+    only: list[str] = []
+
+    def strip_resolve(m: re.Match[str]) -> str:
+        only.append(m.group(1))
+        return ""
+
+    patched = re.sub(r"\.where\(resolve\(\) is (\w+)\)", strip_resolve, expression)
+    patched = re.sub(r"hasExtension\(('[^']*')\)", r"extension(\1).exists()", patched)
+    return patched, tuple(dict.fromkeys(only))
+
+
+def _split_union(expression: str) -> list[str]:
+    """Top-level ``|`` alternatives of an expression (quotes and brackets respected)."""
+    parts, depth, quote, cur = [], 0, "", []
+    for ch in expression:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur).strip())
+    return [p for p in parts if p]
+
+
+_HEAD = re.compile(r"^\(*\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _for_base(expression: str, base: str, bases: list[str]) -> str | None:
+    """The alternatives of a multi-type expression that apply to ``base``."""
+    parts = _split_union(expression)
+    if len(bases) == 1:
+        return expression
+    keep = []
+    for part in parts:
+        m = _HEAD.match(part)
+        head = m.group(1) if m else ""
+        if head == base or head in _ABSTRACT_BASES:
+            keep.append(part)
+    return " | ".join(keep) if keep else None
+
+
+_lock = threading.Lock()
+_unsupported: dict[tuple[str, str], str] = {}
+
+
+def _note(base: str, code: str, reason: str) -> None:
+    with _lock:
+        if (base, code) not in _unsupported:
+            _unsupported[(base, code)] = reason
+            log.debug("search parameter %s:%s unsupported: %s", base, code, reason)
+
+
+@cache
+def _definitions() -> dict[str, list[dict[str, Any]]]:
+    """Official SearchParameters by base type (first definition of a code wins)."""
+    by_base: dict[str, dict[str, dict[str, Any]]] = {}
+    for sp in search_parameters():
+        for base in sp.get("base") or ():
+            by_base.setdefault(base, {}).setdefault(sp["code"], sp)
+    return {b: list(d.values()) for b, d in by_base.items()}
+
+
+def _compile(sp: dict[str, Any], base: str) -> SearchParam | None:
+    code, kind = sp["code"], sp["type"]
+    if kind not in SUPPORTED_TYPES:
+        _note(base, code, f"type {kind} is not supported yet")
+        return None
+    expression = sp.get("expression")
+    if not expression:
+        _note(base, code, "no FHIRPath expression")
+        return None
+    if code == "_id":
+        expression = "id"
+    mine = _for_base(expression, base, list(sp.get("base") or [base]))
+    if mine is None:
+        _note(base, code, f"expression has no part for {base}: {expression}")
+        return None
+    mine, only = patch_expression(code, base, mine)
+    if base in _ABSTRACT_BASES or mine.startswith(_ABSTRACT_BASES):
+        mine = re.sub(r"^(Resource|DomainResource)\.", "", mine)
+    try:
+        compiled = fhirpath.compile(mine)
+    except fhirpath.FHIRPathError as exc:
+        _note(base, code, f"expression does not compile: {exc}")
+        return None
+    return SearchParam(
+        code, kind, base, sp.get("url", ""), mine, compiled, tuple(sp.get("target") or ()), only
+    )
+
+
+@cache
+def for_type(res_type: str) -> dict[str, SearchParam]:
+    """Supported search parameters of a resource type by code (Resource-level included)."""
+    out: dict[str, SearchParam] = {}
+    for base in ("Resource", "DomainResource", res_type):
+        if base == "DomainResource" and res_type in ("Bundle", "Binary", "Parameters"):
+            continue
+        for sp in _definitions().get(base, ()):
+            compiled = _compile(sp, res_type if base == res_type else base)
+            if compiled is not None:
+                out[sp["code"]] = SearchParam(
+                    compiled.code,
+                    compiled.type,
+                    res_type,
+                    compiled.url,
+                    compiled.expression,
+                    compiled.compiled,
+                    compiled.targets,
+                    compiled.only_targets,
+                )
+    return out
+
+
+def param(res_type: str, code: str) -> SearchParam | None:
+    return for_type(res_type).get(code)
+
+
+def unsupported() -> dict[tuple[str, str], str]:
+    """``(base, code) -> reason`` of every official parameter left out (all types)."""
+    for res_type in resource_types():
+        for_type(res_type)
+    with _lock:
+        return dict(_unsupported)
