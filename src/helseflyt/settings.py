@@ -36,7 +36,8 @@ SETTINGS: tuple[Setting, ...] = (
         "database",
         "HELSEFLYT_DATABASE",
         None,
-        "Database URL: sqlite:///path.db or postgresql://user@host:port/db (default: SQLite in the data folder).",
+        "Database URL: sqlite:///path.db or postgresql://user@host:port/db"
+        " (default: SQLite in the data folder).",
     ),
     Setting(
         "max_body_bytes",
