@@ -10,7 +10,8 @@ Pipeline (three stages, so that parsing, validation and writing overlap):
    of an earlier one;
 3. this process writes each unit in its own storage transaction (one ``put_many`` per
    transaction Bundle or NDJSON chunk), so a transaction Bundle is atomic exactly as
-   over REST, and a failing unit does not stop the load.
+   over REST, and a failing unit does not stop the load. If the store has a ``bulk()``
+   context manager (a backend's bulk-load mode), the load runs inside it.
 
 Nothing invalid is stored: every resource passes the validator before it is written.
 ``workers=0`` prepares in this process (simplest to debug).
@@ -27,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from functools import partial
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -76,8 +78,9 @@ def load(
     started = time.perf_counter()
     was_gc = gc.isenabled()
     gc.disable()
+    bulk = getattr(store, "bulk", None)  # optional: a backend's bulk-load mode
     try:
-        with _progress(progress, total_bytes) as advance:
+        with bulk() if bulk is not None else nullcontext(), _progress(progress, total_bytes) as advance:
             for doc_or_unit in _prepared(paths, validate, indexer, workers, report):
                 if isinstance(doc_or_unit, tuple):
                     unit, size = doc_or_unit
