@@ -15,7 +15,10 @@ sorted keys, so that the same package always yields byte-identical files:
   primitive regex) and the element model of each type and backbone element;
 - ``search-parameters.json.gz``: the 1,400 SearchParameter resources without narrative;
 - ``value-sets.json.gz``: the codes of every ValueSet bound ``required`` in a core
-  type, or the reason it cannot be enumerated and the rule applied instead.
+  type, or the reason it cannot be enumerated and the rule applied instead;
+- ``compartments.json.gz``: the CompartmentDefinitions (Patient, Encounter,
+  RelatedPerson, Practitioner, Device): for each compartment, each resource type's
+  search parameters that link a resource to the compartment.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def fetch_package(path: Path | None) -> Path:
 
 def read_package(tgz: Path) -> dict[str, list[dict[str, Any]]]:
     """The package's conformance resources, grouped by resourceType."""
-    wanted = ("StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem")
+    wanted = ("StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "CompartmentDefinition")
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in wanted}
     with tarfile.open(tgz) as tar:
         for member in tar:
@@ -297,6 +300,13 @@ def search_parameters(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: sp[k] for k in SEARCH_PARAMETER_KEYS if k in sp} for sp in items]
 
 
+def compartments(items: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """``{compartment: {resource type: [param, ...]}}``; types with no param are omitted."""
+    return {
+        cd["code"]: {r["code"]: r["param"] for r in cd.get("resource", ()) if r.get("param")} for cd in items
+    }
+
+
 def write(name: str, data: Any) -> int:
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     buf = io.BytesIO()
@@ -321,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             "search-parameters.json.gz", search_parameters(package["SearchParameter"])
         ),
         "value-sets.json.gz": write("value-sets.json.gz", vsets),
+        "compartments.json.gz": write("compartments.json.gz", compartments(package["CompartmentDefinition"])),
     }
     for name, size in sizes.items():
         print(f"{name}: {size:,} bytes", file=sys.stderr)

@@ -20,6 +20,7 @@ import orjson
 __all__ = [
     "Element",
     "base_type",
+    "compartment",
     "elements",
     "primitive_regex",
     "primitive_types",
@@ -137,3 +138,16 @@ def value_set_rule(url: str) -> str | None:
     """
     entry = _value_sets()[1].get(url.split("|", 1)[0])
     return entry["rule"] if entry else None
+
+
+@cache
+def _compartments() -> dict[str, dict[str, tuple[str, ...]]]:
+    raw = _load("compartments.json.gz")
+    return {code: {t: tuple(params) for t, params in types.items()} for code, types in raw.items()}
+
+
+def compartment(code: str) -> dict[str, tuple[str, ...]]:
+    """For the official compartment ``code`` (``Patient``, ``Encounter``, ``RelatedPerson``,
+    ``Practitioner``, ``Device``): each member resource type and the search parameters
+    that link it to the compartment's focal resource. ``KeyError`` if unknown."""
+    return _compartments()[code]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from helseflyt.fhir import model
 from helseflyt.fhir.model import Element
 
@@ -130,3 +132,15 @@ def test_structure_definition_urls() -> None:
         model.structure_definition_url(t) == f"http://hl7.org/fhir/StructureDefinition/{t}"
         for t in model.resource_types()
     )
+
+
+def test_compartments_from_the_official_definitions() -> None:
+    from helseflyt.fhir import model
+
+    patient = model.compartment("Patient")
+    assert patient["Observation"] == ("subject", "performer")
+    assert patient["Encounter"] == ("patient",)
+    assert "Organization" not in patient  # not a member of the Patient compartment
+    assert set(model.compartment("Encounter")) >= {"Observation", "Condition"}
+    with pytest.raises(KeyError):
+        model.compartment("Nope")
