@@ -307,32 +307,33 @@ def compartments(items: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]
     }
 
 
-def write(name: str, data: Any) -> int:
+def write(name: str, data: Any, out: Path = OUT) -> int:
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     buf = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
         gz.write(raw)
-    (OUT / name).write_bytes(buf.getvalue())
+    (out / name).write_bytes(buf.getvalue())
     return len(buf.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package", type=Path, help="path to hl7.fhir.r4.examples-4.0.1.tgz")
+    parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: the package's)")
     args = parser.parse_args(argv)
     package = read_package(fetch_package(args.package))
     model = element_model(package["StructureDefinition"])
     term = Terminology(package["ValueSet"], package["CodeSystem"])
     vsets = value_sets(required_value_sets(model), term)
-    OUT.mkdir(parents=True, exist_ok=True)
-    sizes = {
-        "types.json.gz": write("types.json.gz", model),
-        "search-parameters.json.gz": write(
-            "search-parameters.json.gz", search_parameters(package["SearchParameter"])
-        ),
-        "value-sets.json.gz": write("value-sets.json.gz", vsets),
-        "compartments.json.gz": write("compartments.json.gz", compartments(package["CompartmentDefinition"])),
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "types.json.gz": model,
+        "search-parameters.json.gz": search_parameters(package["SearchParameter"]),
+        "value-sets.json.gz": vsets,
+        "compartments.json.gz": compartments(package["CompartmentDefinition"]),
     }
+    sizes = {name: write(name, content, out) for name, content in data.items()}
     for name, size in sizes.items():
         print(f"{name}: {size:,} bytes", file=sys.stderr)
     print(
