@@ -109,6 +109,17 @@ def migrations(package: str) -> list[tuple[int, str]]:
 
 
 def statements(sql: str) -> list[str]:
-    """Split a migration script into statements (``--`` comments removed first)."""
+    """Split a migration script into statements (``--`` comments removed first); a
+    ``CREATE TRIGGER ... BEGIN ...; END`` stays one statement."""
     text = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-    return [s.strip() for s in text.split(";") if s.strip()]
+    out: list[str] = []
+    pending = ""
+    for part in text.split(";"):
+        pending = f"{pending};{part}" if pending else part
+        statement = pending.strip()
+        if statement.upper().startswith("CREATE TRIGGER") and not statement.upper().endswith("END"):
+            continue
+        if statement:
+            out.append(statement)
+        pending = ""
+    return out
