@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -19,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from helseflyt.errors import FhirError, InvalidRequest, NotFound, NotSupported
 from helseflyt.http.media import Format, body_kind, negotiate
 from helseflyt.http.responses import error_response, outcome_response, parse_http_date, prefer_return, render
-from helseflyt.interactions import conditional, create, delete, history, patch, read, update, vread
+from helseflyt.interactions import conditional, create, delete, history, patch, read, search, update, vread
 from helseflyt.interactions.body import parse_json
 from helseflyt.interactions.capabilities import capability_statement
 from helseflyt.interactions.context import Context, Result
@@ -106,9 +107,11 @@ async def type_level(request: Request) -> Response:
     ctx = context(request)
     method = request.method
     if method == "GET":
-        raise NotSupported(
-            f"search ({res_type}?...) is not implemented yet; conditional create/update/delete "
-            "understand identifier and _id"
+        pairs = list(request.query_params.multi_items())
+        self_base = f"{ctx.base_url}/{res_type}"
+        prefer = request.headers.get("prefer")
+        return await run(
+            lambda: search.search(ctx, [res_type], pairs, prefer=prefer, self_base=self_base), request, fmt
         )
     if method == "DELETE":
         query = _criteria_query(request)
@@ -197,6 +200,44 @@ async def version_read(request: Request) -> Response:
     return await run(lambda: vread.vread(ctx, res_type, res_id, vid), request, fmt)
 
 
+async def type_search_post(request: Request) -> Response:
+    """``POST [type]/_search``: parameters in a form body (so identifiers such as
+    fødselsnummer never travel in a URL), and in the URL too if any."""
+    fmt = response_format(request)
+    res_type = resource_type(request)
+    ctx = context(request)
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-www-form-urlencoded", ""):
+        raise InvalidRequest(f"POST {res_type}/_search takes application/x-www-form-urlencoded, not {ctype}")
+    raw = await request.body()
+    pairs = list(request.query_params.multi_items()) + parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    self_base = f"{ctx.base_url}/{res_type}"
+    prefer = request.headers.get("prefer")
+    return await run(
+        lambda: search.search(ctx, [res_type], pairs, prefer=prefer, self_base=self_base), request, fmt
+    )
+
+
+async def system_search(request: Request) -> Response:
+    """``GET [base]?_type=...`` (all types without ``_type``)."""
+    fmt = response_format(request)
+    ctx = context(request)
+    pairs = list(request.query_params.multi_items())
+    prefer = request.headers.get("prefer")
+
+    def process() -> Result:
+        types = search.types_of(pairs)
+        base = ctx.base_url
+        kept = [(k, v) for k, v in pairs if k == "_type"]
+        result = search.search(ctx, types, pairs, prefer=prefer, self_base=base)
+        if kept and isinstance(result.body, dict):  # _type is applied: show it in the links
+            for link in result.body["link"]:
+                link["url"] = link["url"].replace(base + "?", f"{base}?{urlencode(kept)}&", 1)
+        return result
+
+    return await run(process, request, fmt)
+
+
 # --- errors ---------------------------------------------------------------------
 
 
@@ -224,6 +265,9 @@ ROUTES: list[BaseRoute] = [
     Route(f"{FHIR_BASE}/_history", system_history, methods=["GET"]),
     Route(FHIR_BASE, base_post, methods=["POST"]),
     Route(f"{FHIR_BASE}/", base_post, methods=["POST"]),
+    Route(FHIR_BASE, system_search, methods=["GET"]),
+    Route(f"{FHIR_BASE}/", system_search, methods=["GET"]),
+    Route(f"{FHIR_BASE}/{{type}}/_search", type_search_post, methods=["POST"]),
     Route(f"{FHIR_BASE}/{{type}}/_history", type_history, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history/{{vid}}", version_read, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history", instance_history, methods=["GET"]),

@@ -21,7 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from helseflyt.storage.query import SearchQuery, SearchResult
 
 __all__ = [
     "HistoryQuery",
@@ -142,6 +145,10 @@ class Reader(Protocol):
     ) -> list[str]:
         """Ids of current, non-deleted resources of ``type`` matching every group in
         ``tokens`` (a group matches if any of its criteria does) and, if given, ``ids``."""
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """One page of current, non-deleted resources matching a search (and the total
+        if ``query.total``); see :mod:`helseflyt.storage.query`."""
 
 
 class Transaction(Reader, Protocol):

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
 from helseflyt.storage.common import Clock, from_micros, index_rows, instant, splice, stamp, to_micros
+from helseflyt.storage.query import SearchQuery, SearchResult
 
 __all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
 
@@ -182,6 +183,18 @@ class SQLReader:
             sql.append("LIMIT ?")
             args.append(limit)
         return [r[0] for r in self.conn.query(" ".join(sql), args)]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """One page of current, non-deleted matches (see :mod:`helseflyt.storage.query`)."""
+        from helseflyt.storage.sql_search import compile_count, compile_search
+
+        text, args = compile_search(query, VERSION_COLUMNS)
+        rows = self.conn.query(text, args)
+        out = SearchResult([_version(r) for r in rows[: query.count]], len(rows) > query.count)
+        if query.total:
+            text, args = compile_count(query)
+            out.total = int(self.conn.query(text, args)[0][0])
+        return out
 
 
 class SQLWriter(SQLReader):

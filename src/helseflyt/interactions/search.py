@@ -1,0 +1,124 @@
+"""search: ``GET [type]?...``, ``POST [type]/_search``, ``GET [base]?_type=...``
+(https://hl7.org/fhir/R4/http.html#search, https://hl7.org/fhir/R4/search.html).
+
+Answers a ``searchset`` Bundle: ``entry.search.mode = match``, ``total`` (unless
+``_total=none``), a ``self`` link with only the parameters applied and a ``next``
+link while more matches follow. Paging is keyset-based (``_cursor`` = the last
+``type/id`` of the page; results in ``(type, id)`` order) so a page walk returns
+every match exactly once even while others write; with ``_sort`` it is offset-based
+(``_offset``). Unknown or unsupported parameters are ignored with a warning
+OperationOutcome entry (``search.mode = outcome``), or refused with 400 under
+``Prefer: handling=strict``. ``_summary=count`` answers the total only;
+``_elements`` keeps the listed top-level elements (and marks the resources
+``SUBSETTED``). Stored bytes go into the Bundle verbatim (``orjson.Fragment``) unless
+``_elements`` needs them parsed.
+
+Signature: ``search(ctx, res_types, pairs, *, prefer=None, self_base) -> Result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from helseflyt.errors import InvalidRequest, NotFound
+from helseflyt.interactions.context import Context, Result
+from helseflyt.interactions.types import is_resource_type
+from helseflyt.search.parse import parse
+from helseflyt.search.plan import build_query
+from helseflyt.storage.base import ResourceVersion
+
+_SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+def strict(prefer: str | None) -> bool:
+    return bool(prefer) and "handling=strict" in (prefer or "").replace(" ", "")
+
+
+def types_of(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """The resource types of a system search (``_type``); every type without it."""
+    from helseflyt.interactions.types import resource_types
+
+    named = [t.strip() for name, v in pairs if name == "_type" for t in v.split(",") if t.strip()]
+    for t in named:
+        if not is_resource_type(t):
+            raise InvalidRequest(f"_type: {t!r} is not a FHIR R4 resource type")
+    return list(dict.fromkeys(named)) or sorted(resource_types())
+
+
+def _entry(ctx: Context, v: ResourceVersion, elements: tuple[str, ...]) -> dict[str, Any]:
+    resource: Any = orjson.Fragment(v.body or b"{}")
+    if elements:
+        full = orjson.loads(v.body or b"{}")
+        keep = {"resourceType", "id", "meta", *elements}
+        resource = {k: val for k, val in full.items() if k in keep}
+        meta = dict(resource.get("meta") or {})
+        meta["tag"] = [*(meta.get("tag") or []), _SUBSETTED]
+        resource["meta"] = meta
+    return {"fullUrl": f"{ctx.base_url}/{v.type}/{v.id}", "resource": resource, "search": {"mode": "match"}}
+
+
+def search(
+    ctx: Context,
+    res_types: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    prefer: str | None = None,
+    self_base: str,
+) -> Result:
+    for t in res_types:
+        if not is_resource_type(t):
+            raise NotFound(f"unknown resource type {t!r}")
+    parsed = parse(pairs, res_types)
+    if parsed.ignored and strict(prefer):
+        raise InvalidRequest(
+            "; ".join(f"{name}: {why}" for name, why in parsed.ignored) + " (Prefer: handling=strict)"
+        )
+    count_only = parsed.summary == "count"
+    want_total = parsed.total != "none"
+    query = build_query(parsed, res_types, base_url=ctx.base_url, total=want_total)
+    if count_only:
+        query = type(query)(query.types, query.clauses, (), 0, None, 0, True)
+    with ctx.store.reader() as reader:
+        found = reader.search(query)
+    links = [{"relation": "self", "url": _url(self_base, parsed.applied, parsed.count)}]
+    if found.more and found.versions and not count_only:
+        last = found.versions[-1]
+        if parsed.sort:
+            extra = [("_offset", str(parsed.offset + len(found.versions)))]
+        else:
+            extra = [("_cursor", f"{last.type}/{last.id}")]
+        links.append({"relation": "next", "url": _url(self_base, parsed.applied, parsed.count, extra)})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if found.total is not None:
+        bundle["total"] = found.total
+    bundle["link"] = links
+    entries = [] if count_only else [_entry(ctx, v, parsed.elements) for v in found.versions]
+    if parsed.ignored:
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "warning",
+                            "code": "not-supported",
+                            "diagnostics": f"{name} ignored: {why}",
+                        }
+                        for name, why in parsed.ignored
+                    ],
+                },
+                "search": {"mode": "outcome"},
+            }
+        )
+    if entries:
+        bundle["entry"] = entries
+    return Result(200, bundle)
+
+
+def _url(base: str, applied: list[tuple[str, str]], count: int, extra: Sequence[tuple[str, str]] = ()) -> str:
+    pairs = [(k, v) for k, v in applied if k != "_count"] + [("_count", str(count)), *extra]
+    return f"{base}?{urlencode(pairs)}"

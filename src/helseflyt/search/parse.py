@@ -1,0 +1,157 @@
+"""Parse FHIR search parameters (https://hl7.org/fhir/R4/search.html) into criteria.
+
+``parse(pairs, res_types) -> ParsedSearch``: each ``name[:modifier]=value[,value]``
+pair becomes a :class:`Criterion` bound to the registry's :class:`SearchParam` (values
+split on unescaped commas: OR; repeated names: AND). Result parameters (``_count``,
+``_sort``, ``_total``, ``_summary``, ``_elements``, paging cursors) go to their own
+fields. A malformed value raises :class:`InvalidRequest` (400) naming the parameter.
+An unknown or unsupported parameter is listed in ``ignored`` (the caller reports it as
+a warning, or refuses with 400 under ``Prefer: handling=strict``); it never silently
+changes the match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from helseflyt.errors import InvalidRequest
+from helseflyt.search.conditional import split_escaped, unescape
+from helseflyt.search.registry import SearchParam, for_type
+
+__all__ = ["MAX_COUNT", "Criterion", "ParsedSearch", "parse"]
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 1000
+_FORMAT = frozenset({"_format", "_pretty"})
+_MODIFIERS = {
+    "token": {"not", "text", "of-type", "missing"},
+    "string": {"exact", "contains", "missing"},
+    "date": {"missing"},
+    "number": {"missing"},
+    "quantity": {"missing"},
+    "reference": {"missing", "identifier"},  # and :[type]
+    "uri": {"above", "below", "missing"},
+}
+_TOTALS = ("none", "estimate", "accurate")
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    param: SearchParam
+    modifier: str | None
+    values: tuple[str, ...]  # raw (still escaped), OR-ed
+    text: str  # name[:modifier]=value as given, for the self link
+
+
+@dataclass(slots=True)
+class ParsedSearch:
+    criteria: dict[str, list[Criterion]] = field(default_factory=dict)  # by resource type
+    applied: list[tuple[str, str]] = field(default_factory=list)  # pairs the search used
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+    count: int = DEFAULT_COUNT
+    sort: list[tuple[str, bool]] = field(default_factory=list)  # (code, descending)
+    total: str | None = None
+    summary: str | None = None
+    elements: tuple[str, ...] = ()
+    cursor: tuple[str, str] | None = None
+    offset: int = 0
+
+
+def _int(name: str, value: str, high: int) -> int:
+    if not value.isdigit() or int(value) > high:
+        raise InvalidRequest(f"{name}={value!r} must be a whole number from 0 to {high}")
+    return int(value)
+
+
+def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedSearch:
+    out = ParsedSearch()
+    registries = {t: for_type(t) for t in res_types}
+    for t in res_types:
+        out.criteria[t] = []
+    for raw_name, value in pairs:
+        if raw_name in _FORMAT or raw_name == "_type":
+            continue
+        if raw_name == "_count":
+            out.count = _int("_count", value, MAX_COUNT)
+        elif raw_name == "_sort":
+            out.sort = []
+            for key in value.split(","):
+                code = key.strip()
+                desc = code.startswith("-")
+                code = code.lstrip("-")
+                if not code or any(code not in reg for reg in registries.values()):
+                    raise InvalidRequest(
+                        f"_sort={value!r}: {code!r} is not a search parameter of {', '.join(res_types)}"
+                    )
+                out.sort.append((code, desc))
+        elif raw_name == "_total":
+            if value not in _TOTALS:
+                raise InvalidRequest(f"_total={value!r} must be one of {', '.join(_TOTALS)}")
+            out.total = value
+        elif raw_name == "_summary":
+            if value not in ("count", "false"):
+                out.ignored.append((raw_name, f"_summary={value} is not supported (count and false are)"))
+                continue
+            out.summary = value
+        elif raw_name == "_elements":
+            out.elements = tuple(e.strip() for e in value.split(",") if e.strip())
+        elif raw_name == "_cursor":
+            t, _, i = value.partition("/")
+            if not t or not i:
+                raise InvalidRequest(f"_cursor={value!r} is not a cursor of this server")
+            out.cursor = (t, i)
+            continue
+        elif raw_name == "_offset":
+            out.offset = _int("_offset", value, 10**9)
+            continue
+        else:
+            _criterion(out, registries, raw_name, value)
+            continue
+        out.applied.append((raw_name, value))
+    return out
+
+
+def _criterion(
+    out: ParsedSearch, registries: dict[str, dict[str, SearchParam]], raw_name: str, value: str
+) -> None:
+    name, _, modifier = raw_name.partition(":")
+    if "." in name:
+        out.ignored.append((raw_name, "chained parameters are not supported yet"))
+        return
+    if name.startswith("_") and name not in (
+        "_id",
+        "_lastUpdated",
+        "_tag",
+        "_profile",
+        "_security",
+        "_source",
+    ):
+        out.ignored.append((raw_name, f"{name} is not supported yet"))
+        return
+    params = {t: reg.get(name) for t, reg in registries.items()}
+    if any(p is None for p in params.values()):
+        missing = [t for t, p in params.items() if p is None]
+        out.ignored.append((raw_name, f"unknown search parameter {name!r} for {', '.join(missing)}"))
+        return
+    first = next(iter(params.values()))
+    assert first is not None
+    mod = modifier or None
+    if mod is not None and mod not in _MODIFIERS[first.type]:
+        if not (first.type == "reference" and mod[:1].isupper()):
+            raise InvalidRequest(f"modifier :{mod} is not supported for {first.type} parameter {name!r}")
+    if value == "":
+        raise InvalidRequest(f"search parameter {raw_name!r} has an empty value")
+    values = tuple(split_escaped(value, ","))
+    if any(v == "" for v in values):
+        raise InvalidRequest(f"search parameter {raw_name!r} has an empty value in {value!r}")
+    if mod == "missing" and any(v not in ("true", "false") for v in values):
+        raise InvalidRequest(f"{raw_name}={value!r}: :missing takes true or false")
+    for t, p in params.items():
+        assert p is not None
+        out.criteria[t].append(Criterion(p, mod, values, raw_name))
+    out.applied.append((raw_name, value))
+
+
+def unescaped(value: str) -> str:
+    return unescape(value)

@@ -1,0 +1,259 @@
+"""Turn parsed criteria into a backend-neutral :class:`~helseflyt.storage.query.SearchQuery`.
+
+The FHIR semantics (https://hl7.org/fhir/R4/search.html) live here, as column tests
+over the index rows of :mod:`helseflyt.search.index`:
+
+* number/quantity: the search value's precision gives a range ``[lo, hi)``; ``eq`` is
+  ``lo <= v < hi``, ``ne`` its negation, ``gt lt ge le`` compare the exact value,
+  ``sa``/``eb`` like ``gt``/``lt``, ``ap`` within ±10 %; ``value|system|code``.
+* date: both sides are ranges (target ``[low, high]``, search ``[lo, hi]``): ``eq``
+  the search range contains the target, ``ne`` not that, ``gt`` high > hi,
+  ``lt`` low < lo, ``ge``/``le`` = ``gt``/``lt`` or ``eq``, ``sa`` low > hi, ``eb``
+  high < lo, ``ap`` overlaps the search range widened by 10 % of its distance to now.
+* string: case/accent-insensitive prefix; ``:exact``; ``:contains``.
+* token: ``code``, ``system|code``, ``|code``, ``system|``; ``:not``, ``:text`` (prefix
+  on CodeableConcept.text / Coding.display / Identifier.type.text), ``:of-type``.
+* reference: ``Type/id``, ``id``, absolute URL (this server's base means a local
+  reference), ``:[type]``, ``:identifier``.
+* uri: exact, ``:below`` (URL prefix at a ``/``), ``:above``.
+* any type: ``:missing``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from helseflyt.errors import InvalidRequest
+from helseflyt.search.conditional import split_escaped, unescape
+from helseflyt.search.index import reference_parts
+from helseflyt.search.parse import Criterion, ParsedSearch
+from helseflyt.search.registry import for_type
+from helseflyt.search.values import date_range, decimal_range, normalise
+from helseflyt.storage.query import Clause, SearchQuery, SortKey, Test
+
+__all__ = ["build_query", "clause"]
+
+_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+_SORT_COLUMN = {
+    "token": "value",
+    "string": "norm",
+    "date": "low",
+    "number": "value",
+    "quantity": "value",
+    "reference": "target_id",
+    "uri": "value",
+}
+
+
+def _prefix(value: str) -> tuple[str, str]:
+    if len(value) > 2 and value[:2] in _PREFIXES and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _bad(c: Criterion, value: str, what: str) -> InvalidRequest:
+    return InvalidRequest(f"search parameter {c.text!r}: {value!r} is not {what}")
+
+
+def _date_tests(c: Criterion, raw: str, low: str, high: str) -> tuple[str, tuple[tuple[Test, ...], ...]]:
+    prefix, text = _prefix(raw)
+    r = date_range(text)
+    if r is None:
+        raise _bad(c, raw, "a FHIR date, dateTime or instant")
+    lo, hi = r
+    eq = (Test(low, ">=", lo), Test(high, "<=", hi))
+    if prefix in ("eq", "ne"):
+        return prefix, (eq,)
+    if prefix == "gt":
+        return prefix, ((Test(high, ">", hi),),)
+    if prefix == "lt":
+        return prefix, ((Test(low, "<", lo),),)
+    if prefix == "ge":
+        return prefix, ((Test(high, ">", hi),), eq)
+    if prefix == "le":
+        return prefix, ((Test(low, "<", lo),), eq)
+    if prefix == "sa":
+        return prefix, ((Test(low, ">", hi),),)
+    if prefix == "eb":
+        return prefix, ((Test(high, "<", lo),),)
+    now = int(time.time() * 1_000_000)
+    gap = max(abs(now - lo) // 10, 86_400_000_000)
+    return prefix, ((Test(low, "<=", hi + gap), Test(high, ">=", lo - gap)),)
+
+
+def _number_tests(c: Criterion, raw: str) -> tuple[str, tuple[Test, ...]]:
+    pieces = split_escaped(raw, "|") if c.param.type == "quantity" else [raw]
+    if len(pieces) not in (1, 3):
+        raise _bad(c, raw, "a quantity (number|system|code)")
+    prefix, text = _prefix(pieces[0])
+    found = decimal_range(text)
+    if found is None:
+        raise _bad(c, raw, "a number")
+    value, lo, hi = (float(x) for x in found)
+    extra: list[Test] = []
+    if len(pieces) == 3:
+        system, code = unescape(pieces[1]), unescape(pieces[2])
+        if system:
+            extra.append(Test("system", "=", system))
+        if code:
+            extra.append(Test("code", "=", code))
+    tests: tuple[Test, ...]
+    if prefix in ("eq", "ne"):
+        tests = (Test("value", ">=", lo), Test("value", "<", hi))
+    elif prefix in ("gt", "sa"):
+        tests = (Test("value", ">", value),)
+    elif prefix in ("lt", "eb"):
+        tests = (Test("value", "<", value),)
+    elif prefix == "ge":
+        tests = (Test("value", ">=", value),)
+    elif prefix == "le":
+        tests = (Test("value", "<=", value),)
+    else:  # ap
+        span = abs(value) / 10
+        tests = (Test("value", ">=", value - span), Test("value", "<=", value + span))
+    return prefix, (*tests, *extra)
+
+
+def _token_tests(c: Criterion, raw: str) -> tuple[Test, ...]:
+    pieces = split_escaped(raw, "|")
+    if c.modifier == "of-type":
+        if len(pieces) != 3:
+            raise _bad(c, raw, "system|code|value (for :of-type)")
+        system, code, value = (unescape(p) for p in pieces)
+        tests = [Test("value", "=", f"{code}|{value}")]
+        if system:
+            tests.append(Test("system", "=", system))
+        return tuple(tests)
+    if len(pieces) == 1:
+        return (Test("value", "=", unescape(pieces[0])),)
+    if len(pieces) != 2:
+        raise _bad(c, raw, "a token ([system|]code)")
+    system, code = unescape(pieces[0]), unescape(pieces[1])
+    if not system and not code:
+        raise _bad(c, raw, "a token: give a system, a code or both")
+    tests = [Test("value", "=", code)] if code else []
+    tests.append(Test("system", "null") if not system else Test("system", "=", system))
+    return tuple(tests)
+
+
+def _reference_tests(c: Criterion, raw: str, base_url: str) -> tuple[Test, ...]:
+    value = unescape(raw)
+    if base_url and value.startswith(base_url + "/"):
+        value = value[len(base_url) + 1 :]
+    t, i, url = reference_parts(value)
+    if t is None and url is not None and "/" not in value and "://" not in value and ":" not in value:
+        t, i, url = None, value, None  # a bare id
+    if c.modifier and c.modifier not in ("missing", "identifier"):
+        if t is not None and t != c.modifier:
+            raise _bad(c, raw, f"a reference to a {c.modifier}")
+        t = c.modifier
+    if i is not None:
+        tests = [Test("target_id", "=", i)]
+        if t is not None:
+            tests.append(Test("target_type", "=", t))
+        return tuple(tests)
+    if url is not None:
+        return (Test("url", "=", url),)
+    raise _bad(c, raw, "a reference (Type/id, id or URL)")
+
+
+def _uri_tests(c: Criterion, raw: str) -> tuple[tuple[Test, ...], ...]:
+    value = unescape(raw)
+    if c.modifier == "below":
+        return ((Test("value", "=", value),), (Test("value", "prefix", value.rstrip("/") + "/"),))
+    if c.modifier == "above":
+        parts = value.split("/")
+        prefixes = tuple("/".join(parts[:n]) for n in range(len(parts), 2, -1))
+        return ((Test("value", "in", prefixes or (value,)),),)
+    return ((Test("value", "=", value),),)
+
+
+def clause(c: Criterion, base_url: str = "") -> Clause:
+    """One criterion (its values ORed) as a storage clause."""
+    p = c.param
+    code = p.code
+    if c.modifier == "missing":
+        return Clause(_table(p.type, code), code, ((),), negate=c.values[0] == "true" and len(c.values) == 1)
+    if code == "_id":
+        return Clause("resource", code, tuple((Test("res_id", "=", unescape(v)),) for v in c.values))
+    if code == "_lastUpdated":
+        return _ranged(c, lambda raw: _date_tests(c, raw, "last_updated", "last_updated"), "resource")
+    if p.type == "date":
+        return _ranged(c, lambda raw: _date_tests(c, raw, "low", "high"), "date")
+    if p.type in ("number", "quantity"):
+        return _ranged(c, lambda raw: (lambda r: (r[0], (r[1],)))(_number_tests(c, raw)), "number")
+    if p.type == "string":
+        if c.modifier == "exact":
+            alts = tuple((Test("exact", "=", unescape(v)),) for v in c.values)
+        elif c.modifier == "contains":
+            alts = tuple((Test("norm", "contains", normalise(unescape(v))),) for v in c.values)
+        else:
+            alts = tuple((Test("norm", "prefix", normalise(unescape(v))),) for v in c.values)
+        return Clause("string", code, alts)
+    if p.type == "token":
+        if c.modifier == "text":
+            alts = tuple((Test("norm", "prefix", normalise(unescape(v))),) for v in c.values)
+            return Clause("string", code + ":text", alts)
+        param = code + ":of-type" if c.modifier == "of-type" else code
+        alts = tuple(_token_tests(c, v) for v in c.values)
+        return Clause("token", param, alts, negate=c.modifier == "not")
+    if p.type == "reference":
+        if c.modifier == "identifier":
+            return Clause("token", code + ":identifier", tuple(_token_tests(c, v) for v in c.values))
+        return Clause("reference", code, tuple(_reference_tests(c, v, base_url) for v in c.values))
+    if p.type == "uri":
+        return Clause("uri", code, tuple(alt for v in c.values for alt in _uri_tests(c, v)))
+    raise InvalidRequest(f"search parameter {c.text!r} of type {p.type} is not supported")
+
+
+def _table(kind: str, code: str) -> str:
+    if code in ("_id", "_lastUpdated"):
+        return "resource"
+    return "number" if kind == "quantity" else kind
+
+
+def _ranged(c: Criterion, tests: object, table: str) -> Clause:
+    """Prefixed values: ``ne`` values must each hold (AND of negations); others OR."""
+    alts: list[tuple[Test, ...]] = []
+    negated: list[tuple[Test, ...]] = []
+    for raw in c.values:
+        prefix, found = tests(raw)  # type: ignore[operator]
+        (negated if prefix == "ne" else alts).extend(found)
+    if negated and alts:
+        raise InvalidRequest(
+            f"search parameter {c.text!r}: do not mix ne with other prefixes in one value list"
+        )
+    code = c.param.code
+    if negated:
+        return Clause(table, code, tuple(negated), negate=True)
+    return Clause(table, code, tuple(alts))
+
+
+def build_query(
+    parsed: ParsedSearch, res_types: Sequence[str], *, base_url: str = "", total: bool = False
+) -> SearchQuery:
+    """The storage query of a parsed search over ``res_types``."""
+    # Several types (system search): a code means the same index rows for each type
+    # (the parser checked that every type defines it), so the first type's clauses serve.
+    first = res_types[0]
+    clauses = tuple(clause(c, base_url) for c in parsed.criteria[first])
+    sort = []
+    for code, desc in parsed.sort:
+        p = for_type(first)[code]
+        if code == "_id":
+            sort.append(SortKey("resource", code, "res_id", desc))
+        elif code == "_lastUpdated":
+            sort.append(SortKey("resource", code, "last_updated", desc))
+        else:
+            column = "high" if p.type == "date" and desc else _SORT_COLUMN[p.type]
+            sort.append(SortKey(_table(p.type, code), code, column, desc))
+    return SearchQuery(
+        types=tuple(res_types),
+        clauses=clauses,
+        sort=tuple(sort),
+        count=parsed.count,
+        after=parsed.cursor,
+        offset=parsed.offset,
+        total=total,
+    )
