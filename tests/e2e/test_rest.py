@@ -559,10 +559,18 @@ def test_capability_statement(client: Client) -> None:
         "history-instance",
         "create",
         "history-type",
+        "search-type",
     }
     assert patient_caps["conditionalDelete"] == "multiple"
-    assert {p["name"] for p in patient_caps["searchParam"]} == {"identifier", "_id"}
-    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}
+    assert {"identifier", "_id", "name", "birthdate", "_lastUpdated"} <= {
+        p["name"] for p in patient_caps["searchParam"]
+    }
+    assert {i["code"] for i in rest["interaction"]} == {
+        "transaction",
+        "batch",
+        "history-system",
+        "search-system",
+    }
 
 
 def test_type_search_answers_a_searchset(client: Client) -> None:

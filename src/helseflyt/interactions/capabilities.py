@@ -3,7 +3,7 @@
 The CapabilityStatement is generated from what the server really does: every concrete
 R4 resource type (from the official definitions) with the interactions implemented in
 this package, JSON only, the patch formats that are available, the conditional
-variants and the search parameters that conditional requests understand. Nothing is
+variants and every search parameter the search registry supports per type. Nothing is
 hand-listed that the server does not do. It also states that the server runs in open
 development mode, without access control.
 
@@ -18,7 +18,7 @@ from typing import Any
 from helseflyt import __version__
 from helseflyt.interactions.patch import fhirpath_patch_available
 from helseflyt.interactions.types import resource_types
-from helseflyt.search.conditional import SUPPORTED
+from helseflyt.search.registry import for_type
 
 INSTANCE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance")
 TYPE_INTERACTIONS = ("create", "history-type")
@@ -30,10 +30,14 @@ OPEN_MODE = (
     "patient data."
 )
 
-_SEARCH_DOC = {
-    "identifier": ("token", "http://hl7.org/fhir/SearchParameter/Patient-identifier"),
-    "_id": ("token", "http://hl7.org/fhir/SearchParameter/Resource-id"),
-}
+
+def search_params(res_type: str) -> list[dict[str, Any]]:
+    """The supported parameters of a type, from the search registry (the same one the
+    indexer and the query use; unsupported official ones are not listed)."""
+    return [
+        {"name": code, "definition": p.url, "type": p.type} if p.url else {"name": code, "type": p.type}
+        for code, p in sorted(for_type(res_type).items())
+    ]
 
 
 def _transaction_available() -> bool:
@@ -53,19 +57,11 @@ def patch_formats() -> list[str]:
 
 def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[str, Any]:
     date = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    search_params = [
-        {
-            "name": name,
-            "type": _SEARCH_DOC[name][0],
-            "documentation": "Only in conditional create/update/delete and conditional references, for now.",
-        }
-        for name in SUPPORTED
-    ]
     resources = [
         {
             "type": res_type,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
-            "interaction": [{"code": c} for c in (*INSTANCE_INTERACTIONS, *TYPE_INTERACTIONS)],
+            "interaction": [{"code": c} for c in (*INSTANCE_INTERACTIONS, *TYPE_INTERACTIONS, "search-type")],
             "versioning": "versioned-update",
             "readHistory": True,
             "updateCreate": True,
@@ -73,14 +69,18 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
             "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "multiple",
-            "searchParam": search_params,
+            "searchParam": search_params(res_type),
             "operation": [
-                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+                {
+                    "name": "validate",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                }
             ],
         }
         for res_type in sorted(resource_types())
     ]
     system = [{"code": c} for c in SYSTEM_INTERACTIONS if c == "history-system" or _transaction_available()]
+    system.append({"code": "search-system"})
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
