@@ -16,9 +16,12 @@ from typing import Any
 import orjson
 
 # A JSON number a float cannot round-trip textually: fraction ending in 0, an exponent,
-# or 16+ significant digits. Matched only outside strings is not needed: a false
-# positive merely selects the exact (slower) parser.
-_LOSSY_NUMBER = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d*0|(?:\.\d+)?[eE][-+]?\d+|\.\d{15,}|\d{15,})\s*[,\]}]")
+# below 1e-5 (orjson writes 0.000001 as 1e-6), or 16+ digits (17+ digits and dots).
+# Matched only outside strings is not needed: a false positive merely selects the exact
+# (slower) parser.
+_LOSSY_NUMBER = re.compile(
+    rb"[:\[,]\s*-?(?:\d+(?:\.\d*0|(?:\.\d+)?[eE][-+]?\d+|\.0{5}\d*)|(?=[\d.]{17})\d+(?:\.\d+)?)\s*[,\]}]"
+)
 
 __all__ = ["JSONDecodeError", "dumps", "loads"]
 
@@ -30,17 +33,17 @@ def loads(data: bytes | str) -> Any:
     if isinstance(data, str):
         data = data.encode()
     if _LOSSY_NUMBER.search(data):
-        return json.loads(data, parse_float=Decimal, parse_int=_int)
+        return json.loads(data, parse_float=Decimal)  # integers: int, as orjson
     return orjson.loads(data)
-
-
-def _int(text: str) -> int | Decimal:
-    return int(text)
 
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
-        return orjson.Fragment(str(obj).encode())
+        # str() writes 0.0000001 as 1E-7: a fraction is written out in full instead, so
+        # the text parsed comes back (trailing zeros included).
+        exponent = obj.as_tuple().exponent
+        text = format(obj, "f") if type(exponent) is int and exponent < 0 else str(obj)
+        return orjson.Fragment(text.encode())
     raise TypeError(f"cannot serialise {type(obj).__name__} as FHIR JSON")
 
 
