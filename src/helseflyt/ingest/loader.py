@@ -8,9 +8,11 @@ Pipeline (three stages, so that parsing, validation and writing overlap):
    :func:`helseflyt.ingest.prepare.prepare` on them: parse, plan, rewrite references,
    validate. Results come back *in input order*, so a later file may update a resource
    of an earlier one;
-3. this process writes each unit in its own storage transaction (one ``put_many`` per
-   transaction Bundle or NDJSON chunk), so a transaction Bundle is atomic exactly as
-   over REST, and a failing unit does not stop the load. If the store has a ``bulk()``
+3. this process writes the units (a transaction Bundle or NDJSON chunk each): a
+   transaction Bundle is atomic exactly as over REST, and a failing unit does not stop
+   the load. Consecutive ready units are written together, about
+   ``GROUP_RESOURCES`` resources per storage transaction (see :class:`_Group`); if
+   such a group fails, its units are retried one transaction each. If the store has a ``bulk()``
    context manager (a backend's bulk-load mode), the load runs inside it.
 
 Nothing invalid is stored: every resource passes the validator before it is written.
@@ -39,6 +41,7 @@ from helseflyt.fhir import json as fjson
 from helseflyt.ingest.prepare import (
     BASE_URL,
     UNKNOWN,
+    Item,
     Prepared,
     Validate,
     default_validate,
@@ -81,11 +84,15 @@ def load(
     bulk = getattr(store, "bulk", None)  # optional: a backend's bulk-load mode
     try:
         with bulk() if bulk is not None else nullcontext(), _progress(progress, total_bytes) as advance:
-            for doc_or_unit in _prepared(paths, validate, indexer, workers, report):
-                if isinstance(doc_or_unit, tuple):
-                    unit, size = doc_or_unit
+            group = _Group(store, validate, report, advance)
+            for unit, size in _prepared(paths, validate, indexer, workers, report):
+                if unit.payload is not None or unit.items is not None:
+                    group.add(unit, size)
+                else:
+                    group.flush()  # a Bundle run as a plan may read what came before
                     _write(store, unit, validate, report)
                     advance(size, report.resources)
+            group.flush()
     finally:
         if was_gc:
             gc.enable()
@@ -174,19 +181,76 @@ def _prepared(
             yield res.get(), size
 
 
+class _Group:
+    """Consecutive ready units written by one ``put_many`` in one transaction: a commit
+    writes every page it dirtied, and the index pages that each unit touches are then
+    written once per group instead of once per unit. If the group fails, each of its
+    units is written on its own (in order), so a unit is still all or nothing and a
+    failing unit stops only itself."""
+
+    def __init__(
+        self, store: Store, validate: Validate, report: LoadReport, advance: Callable[[int, int], None]
+    ) -> None:
+        self.store, self.validate, self.report, self.advance = store, validate, report, advance
+        self.units: list[tuple[Prepared, int]] = []
+        self.resources = 0
+
+    def add(self, unit: Prepared, size: int) -> None:
+        self.units.append((unit, size))
+        self.resources += unit.count
+        if self.resources >= GROUP_RESOURCES:
+            self.flush()
+
+    def flush(self) -> None:
+        units, self.units, self.resources = self.units, [], 0
+        if len(units) == 1:
+            self._one(*units[0])
+        elif units:
+            items = [item for unit, _ in units for item in _items(unit)]
+            try:
+                with self.store.transaction() as tx:
+                    tx.put_many(items)
+            except StorageError:
+                for unit, size in units:
+                    self._one(unit, size)
+                return
+            for unit, size in units:
+                self.report.errors += unit.errors
+                _count(self.report, _items(unit))
+                self.advance(size, self.report.resources)
+
+    def _one(self, unit: Prepared, size: int) -> None:
+        _write(self.store, unit, self.validate, self.report)
+        self.advance(size, self.report.resources)
+
+
+GROUP_RESOURCES = 2000  # resources per group transaction (about 8 MB of Synthea)
+
+
+def _items(unit: Prepared) -> list[Item]:
+    if unit.payload is None:
+        return unit.items or []
+    unit.items, unit.payload = [(t, i, r) for t, i, r in fjson.loads(unit.payload)], None
+    return unit.items
+
+
+def _count(report: LoadReport, items: list[Item]) -> None:
+    report.resources += len(items)
+    for t, _, _ in items:
+        report.by_type[t] += 1
+
+
 def _write(store: Store, unit: Prepared, validate: Validate, report: LoadReport) -> None:
     report.errors += unit.errors
     if unit.payload is not None or unit.items is not None:
-        items = unit.items if unit.payload is None else [(t, i, r) for t, i, r in fjson.loads(unit.payload)]
+        items = _items(unit)
         try:
             with store.transaction() as tx:
                 tx.put_many(items)
         except StorageError as exc:
             report.errors.append(LoadError(unit.source, f"not stored: {exc}"))
             return
-        report.resources += len(items)
-        for t, _, _ in items:
-            report.by_type[t] += 1
+        _count(report, items)
     elif unit.plan is not None:
         _run_plan(store, unit, validate, report)
 
