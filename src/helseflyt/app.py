@@ -17,7 +17,10 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
+from helseflyt.audit.sink import AuditSink
+from helseflyt.audit.store import SQLAuditStore
 from helseflyt.errors import Issue
+from helseflyt.http.audit import AUDIT_ROUTES, AuditTrail
 from helseflyt.http.middleware import BodySizeLimit, ErrorHandler, RequestId
 from helseflyt.http.operations import OPERATION_ROUTES
 from helseflyt.http.routes import EXCEPTION_HANDLERS, ROUTES
@@ -54,6 +57,7 @@ def middleware(settings: Settings) -> list[Middleware]:
     """Outermost first."""
     return [
         Middleware(RequestId),
+        Middleware(AuditTrail),  # outside the error handler: sees every final status
         Middleware(ErrorHandler),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
     ]
@@ -66,6 +70,7 @@ def create_app(
     clock: Clock | None = None,
     validate: Validator | None = None,
     id_factory: Callable[[], str] | None = None,
+    audit: bool = True,
 ) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -78,15 +83,18 @@ def create_app(
         app.state.store = active
         app.state.registry = LiveRegistry(active)  # installed IG packages (profiles, terminology)
         app.state.validate = profile_aware(base_validate, app.state.registry)
+        app.state.audit = AuditSink(SQLAuditStore(active)) if audit else None
         try:
             yield
         finally:
+            if app.state.audit is not None:  # the shutdown flush: every event is written
+                await run_in_threadpool(app.state.audit.close)
             if opened:
                 await run_in_threadpool(active.close)
 
     base_validate = validate or default_validator()
     app = Starlette(
-        routes=OPERATION_ROUTES + ROUTES,
+        routes=OPERATION_ROUTES + AUDIT_ROUTES + ROUTES,
         middleware=middleware(settings),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

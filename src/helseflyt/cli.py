@@ -116,6 +116,9 @@ def load(
 from helseflyt.commands.ig import app as ig_app  # noqa: E402
 
 app.add_typer(ig_app, name="ig")
+from helseflyt.commands.audit import app as audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

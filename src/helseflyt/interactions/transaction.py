@@ -284,6 +284,8 @@ def _entry(i: int, raw: Any, base_url: str, kind: str) -> tuple[Entry | None, li
 
 
 def _url_rule(e: Entry) -> str | None:
+    if e.type == "AuditEvent" and e.method != "GET":  # the audit trail is read-only (docs/audit.md)
+        return f"{e.method} on AuditEvent is not allowed: audit records are written by the server only"
     if e.method == "POST" and (e.id is not None or e.query is not None):
         return f"POST must name a type only ({e.type}), not {e.url!r}"
     if e.method in ("PUT", "PATCH", "DELETE"):

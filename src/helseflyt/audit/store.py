@@ -1,0 +1,160 @@
+"""The audit trail's storage boundary: a narrow :class:`AuditStore`, kept apart from the
+resource store's Protocol, backed by the same database (tables of ``003_audit.sql``).
+
+:class:`SQLAuditStore` runs on either SQL backend through the store's own transactions
+(``store.transaction()``/``store.reader()`` and their ``conn``, the shared
+:class:`helseflyt.storage.sql.Connection`), so audit writes share the store's single
+SQLite writer and PostgreSQL pool instead of opening connections of their own.
+
+Concurrency invariant: ``append`` reads the chain head and inserts its records in one
+write transaction that excludes every other appender: SQLite's write lock (across
+processes too); on PostgreSQL a transaction-scoped advisory lock per schema. So ``seq``
+is gapless and each record links to the one committed just before it, also with several
+server processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from helseflyt.audit.chain import GENESIS, link
+from helseflyt.storage.base import Store
+
+__all__ = ["AuditStore", "NewRecord", "SQLAuditStore", "StoredRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    id: str
+    recorded: int  # epoch microseconds
+    org: str | None
+    review: bool
+    body: bytes  # canonical JSON
+    patients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    seq: int
+    id: str
+    body: bytes
+    hash: str
+
+
+class AuditStore(Protocol):
+    def append(self, records: Sequence[NewRecord]) -> list[StoredRecord]:
+        """Chain and insert ``records`` in order, atomically."""
+
+    def get(self, id: str) -> bytes | None: ...
+
+    def find(
+        self,
+        *,
+        patient: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        review: bool = False,
+        org: str | None = None,
+        limit: int = 100,
+    ) -> list[bytes]:
+        """Bodies newest first; times in epoch µs (``since`` inclusive, ``until`` exclusive)."""
+
+    def records(self, after_seq: int = 0, limit: int = 1000) -> list[StoredRecord]:
+        """The chain in ``seq`` order, from ``after_seq`` + 1."""
+
+
+_INSERT = "INSERT INTO audit_event (seq, id, recorded, org, review, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_PATIENT = "INSERT INTO audit_patient (patient, recorded, seq) VALUES (?, ?, ?)"
+
+
+class SQLAuditStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.postgres = store.url.startswith(("postgresql://", "postgres://"))
+        self._lock_key = f"helseflyt.audit.{getattr(store, 'schema', '')}"
+
+    def append(self, records: Sequence[NewRecord]) -> list[StoredRecord]:
+        if not records:
+            return []
+        with self.store.transaction() as tx:
+            conn: Any = tx.conn  # type: ignore[attr-defined]
+            if self.postgres:
+                conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (self._lock_key,))
+            head = conn.query("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(head[0][0]), str(head[0][1])) if head else (0, GENESIS)
+            rows, patient_rows, out = [], [], []
+            for r in records:
+                seq += 1
+                prev = link(prev, r.body)
+                rows.append((seq, r.id, r.recorded, r.org, int(r.review), r.body, prev))
+                patient_rows.extend((p, r.recorded, seq) for p in r.patients)
+                out.append(StoredRecord(seq, r.id, r.body, prev))
+            conn.executemany(_INSERT, rows)
+            if patient_rows:
+                conn.executemany(_INSERT_PATIENT, patient_rows)
+        return out
+
+    def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.store.reader() as r:
+            rows: list[tuple[Any, ...]] = r.conn.query(sql, args)  # type: ignore[attr-defined]
+            return rows
+
+    def get(self, id: str) -> bytes | None:
+        rows = self._query("SELECT body FROM audit_event WHERE id = ?", (id,))
+        return bytes(rows[0][0]) if rows else None
+
+    def find(
+        self,
+        *,
+        patient: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        review: bool = False,
+        org: str | None = None,
+        limit: int = 100,
+    ) -> list[bytes]:
+        where: list[str] = []
+        args: list[Any] = []
+        if patient is not None:
+            table = "audit_patient p JOIN audit_event e ON e.seq = p.seq"
+            where.append("p.patient = ?")
+            args.append(patient)
+            time_col = "p.recorded"
+        else:
+            table, time_col = "audit_event e", "e.recorded"
+        if since is not None:
+            where.append(f"{time_col} >= ?")
+            args.append(since)
+        if until is not None:
+            where.append(f"{time_col} < ?")
+            args.append(until)
+        if review:
+            where.append("e.review = 1")
+        if org is not None:
+            where.append("e.org = ?")
+            args.append(org)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT e.body FROM {table}{clause} ORDER BY {time_col} DESC, e.seq DESC LIMIT ?"
+        return [bytes(r[0]) for r in self._query(sql, [*args, limit])]
+
+    def records(self, after_seq: int = 0, limit: int = 1000) -> list[StoredRecord]:
+        rows = self._query(
+            "SELECT seq, id, body, hash FROM audit_event WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [StoredRecord(int(s), str(i), bytes(b), str(h)) for s, i, b, h in rows]
+
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM audit_event", ())[0][0])
+
+
+def iterate(store: AuditStore, batch: int = 5000) -> Iterator[StoredRecord]:
+    after = 0
+    while True:
+        page = store.records(after, batch)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].seq
