@@ -82,7 +82,7 @@ def main() -> None:
         with store_for(backend, index, args.postgres) as store:
             full = load(store, items, args.batch)
             print(
-                f"{backend:9} bulk load identifier-only {ident:>8,.0f} res/s   all parameters {full:>8,.0f} res/s"
+                f"{backend:9} bulk identifier-only {ident:>8,.0f} res/s  all parameters {full:>8,.0f} res/s"
             )
             for res_type, pairs in QUERIES:
                 query = build_query(parse(pairs, [res_type]), [res_type], total=False)
