@@ -5,7 +5,12 @@
 * REST: a real ``uvicorn`` server (``helseflyt.app.create_app``) in a subprocess on a
   free port; 1 and 4 concurrent httpx clients POST the Synthea transaction Bundles
   (each Bundle once in total). Resources/s = resources stored / wall time.
-* bulk: ``helseflyt.ingest.load`` on the archive, every resource validated.
+* bulk: ``helseflyt.ingest.load`` on the archive, every resource validated and indexed
+  by the store's search indexer, as ``helseflyt load`` does.
+
+Besides wall time, each run reports the CPU seconds it used (server process, or loader
+and its workers; PostgreSQL's own processes not included): on a shared, busy machine
+``resources / CPU s`` is the steadier figure to compare.
 
 Each run gets an empty database: a fresh SQLite file, or a PostgreSQL schema of its
 own (``?schema=``) dropped afterwards. Prints a table and writes JSON to
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import socket
 import subprocess
 import sys
@@ -82,7 +88,14 @@ class Database:
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
 
 
+def children_cpu() -> float:
+    """CPU seconds of the finished (waited-for) child processes so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_rest(db: Database, docs: list[bytes], clients: int) -> dict[str, object]:
+    cpu_before = children_cpu()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVER, db.url, str(port)])
     base = f"http://127.0.0.1:{port}/fhir"
@@ -125,20 +138,33 @@ def run_rest(db: Database, docs: list[bytes], clients: int) -> dict[str, object]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return {"resources": stored[0], "seconds": seconds, "errors": len(failures), "first_error": failures[:1]}
+    return {
+        "resources": stored[0],
+        "seconds": seconds,
+        "cpu": children_cpu() - cpu_before,  # the server, start-up included
+        "errors": len(failures),
+        "first_error": failures[:1],
+    }
 
 
 def run_bulk(db: Database, workers: int | None) -> dict[str, object]:
     from helseflyt.ingest import load
-    from helseflyt.search.identifier_index import index_identifiers
+    from helseflyt.search.index import index  # the indexer of `helseflyt load` and serve
     from helseflyt.storage import open_store
 
-    store = open_store(db.url, indexer=index_identifiers)
+    store = open_store(db.url, indexer=index)
+    cpu_before = time.process_time() + children_cpu()
     try:
         report = load(store, [SYNTHEA], progress=False, workers=workers)
     finally:
         store.close()
-    return {"resources": report.resources, "seconds": report.seconds, "errors": len(report.errors)}
+    cpu = time.process_time() + children_cpu() - cpu_before  # this process and the workers
+    return {
+        "resources": report.resources,
+        "seconds": report.seconds,
+        "cpu": cpu,
+        "errors": len(report.errors),
+    }
 
 
 def main() -> None:
@@ -177,6 +203,7 @@ def main() -> None:
                 print(
                     f"{backend:9} {name:16} {res['resources']:>7,} resources {res['seconds']:7.2f} s "
                     f"{rate:>9,.0f}/s  target {target:,}/s {'ok' if rate >= target else 'MISSED'}"
+                    f"  | CPU {res['cpu']:6.2f} s = {res['resources'] / res['cpu']:>7,.0f} resources/CPU-s"  # type: ignore[operator]
                     + (f"  errors {res['errors']}" if res["errors"] else ""),
                     flush=True,
                 )
