@@ -16,7 +16,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
 
+from helseflyt.access import Access
+from helseflyt.access import configure as configure_access
+from helseflyt.access.middleware import Authenticate
+from helseflyt.access.smart import JsonDocument
 from helseflyt.audit.sink import AuditSink
 from helseflyt.audit.store import SQLAuditStore
 from helseflyt.errors import Issue
@@ -53,14 +58,20 @@ def default_validator() -> Validator:
     return run
 
 
-def middleware(settings: Settings) -> list[Middleware]:
-    """Outermost first."""
+def middleware(settings: Settings, access: Access | None = None) -> list[Middleware]:
+    """Outermost first; authentication innermost (it may read a body within the limit)."""
     return [
         Middleware(RequestId),
         Middleware(AuditTrail),  # outside the error handler: sees every final status
         Middleware(ErrorHandler),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        *([Middleware(Authenticate, validator=access.validator)] if access and access.validator else []),
     ]
+
+
+def access_routes(access: Access) -> list[BaseRoute]:
+    """``/.well-known/smart-configuration`` (and the local issuer's ``jwks.json``)."""
+    return [Route(path, JsonDocument(doc), methods=["GET"]) for path, doc in access.documents.items()]
 
 
 def create_app(
@@ -93,13 +104,15 @@ def create_app(
                 await run_in_threadpool(active.close)
 
     base_validate = validate or default_validator()
+    access = configure_access(settings)
     app = Starlette(
-        routes=OPERATION_ROUTES + AUDIT_ROUTES + ROUTES,
-        middleware=middleware(settings),
+        routes=access_routes(access) + OPERATION_ROUTES + AUDIT_ROUTES + ROUTES,
+        middleware=middleware(settings, access),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.access = access
     app.state.validate = base_validate
     app.state.new_id = id_factory or new_id
     return app

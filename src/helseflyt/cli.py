@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from helseflyt.commands.synth import demo, synth
+from helseflyt.commands.token import token
 from helseflyt.settings import SETTINGS, Settings
 
 app = typer.Typer(
@@ -24,6 +25,10 @@ Host = Annotated[str | None, typer.Option(help=_HELP["host"], show_default="127.
 Port = Annotated[int | None, typer.Option(help=_HELP["port"], show_default="8080")]
 Database = Annotated[str | None, typer.Option(help=_HELP["database"], show_default=False)]
 DataDir = Annotated[str | None, typer.Option(help=_HELP["data_dir"], show_default="./helseflyt-data")]
+Auth = Annotated[str | None, typer.Option(help=_HELP["auth"], show_default="none")]
+AuthJwks = Annotated[str | None, typer.Option(help=_HELP["auth_jwks"], show_default=False)]
+AuthIssuer = Annotated[str | None, typer.Option(help=_HELP["auth_issuer"], show_default=False)]
+AuthAudience = Annotated[str | None, typer.Option(help=_HELP["auth_audience"], show_default=False)]
 
 
 def is_loopback(host: str) -> bool:
@@ -48,29 +53,64 @@ def fail(message: str) -> None:
 
 @app.command()
 def serve(
-    host: Host = None, port: Port = None, database: Database = None, data_dir: DataDir = None
+    host: Host = None,
+    port: Port = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+    auth: Auth = None,
+    auth_jwks: AuthJwks = None,
+    auth_issuer: AuthIssuer = None,
+    auth_audience: AuthAudience = None,
 ) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (default http://127.0.0.1:8080/fhir)."""
-    settings = Settings.load(host=host, port=port, database=database, data_dir=data_dir)
-    if not is_loopback(settings.host):
+    settings = Settings.load(
+        host=host,
+        port=port,
+        database=database,
+        data_dir=data_dir,
+        auth=auth,
+        auth_jwks=auth_jwks,
+        auth_issuer=auth_issuer,
+        auth_audience=auth_audience,
+    )
+    open_mode = (settings.auth or "none").strip().lower() == "none"
+    if open_mode and not is_loopback(settings.host):
         fail(
-            f"refusing to listen on {settings.host}: access control is not configured yet, "
-            "so Helseflyt only serves the loopback address in open development mode. "
-            "Use --host 127.0.0.1 (the default)."
+            f"refusing to listen on {settings.host}: access control is not configured "
+            "(--auth none), so Helseflyt only serves the loopback address in open development mode. "
+            "Use --host 127.0.0.1 (the default), or --auth jwks (or --auth local for a demo)."
         )
     import uvicorn
 
+    from helseflyt.access import AccessConfigError
     from helseflyt.app import create_app
 
-    typer.secho(
-        "Helseflyt is in OPEN DEVELOPMENT MODE: no access control, loopback only.",
-        err=True,
-        fg=typer.colors.YELLOW,
-    )
+    try:
+        application = create_app(settings)
+    except AccessConfigError as exc:
+        fail(str(exc))
+    access = application.state.access
+    if open_mode:
+        typer.secho(
+            "Helseflyt is in OPEN DEVELOPMENT MODE: no access control, loopback only.",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    else:
+        typer.echo(
+            f"Access control: --auth {access.mode}, issuer {access.issuer}, audience {access.audience}",
+            err=True,
+        )
+        if access.mode == "local":
+            typer.secho(
+                "The local issuer is for development and demos: get a token with `helseflyt token`.",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
     typer.echo(f"FHIR R4 base: http://{settings.host}:{settings.port}/fhir", err=True)
     typer.echo(f"Database: {redact(settings.database_url)}", err=True)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -131,6 +171,7 @@ def version() -> None:
 
 app.command("synth")(synth)
 app.command("demo")(demo)
+app.command("token")(token)
 
 
 def main() -> None:

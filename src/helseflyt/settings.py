@@ -51,6 +51,23 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Public base URL of the FHIR endpoint, if behind a proxy (default: from the request).",
     ),
+    Setting(
+        "auth",
+        "HELSEFLYT_AUTH",
+        "none",
+        "Authentication: none (open development mode, loopback only), local (a development"
+        " issuer in the data folder; tokens from `helseflyt token`) or jwks (an external issuer).",
+    ),
+    Setting(
+        "auth_jwks", "HELSEFLYT_AUTH_JWKS", None, "The issuer's JSON Web Key Set: a file or an https URL."
+    ),
+    Setting("auth_issuer", "HELSEFLYT_AUTH_ISSUER", None, "The trusted token issuer (the iss claim)."),
+    Setting(
+        "auth_audience",
+        "HELSEFLYT_AUTH_AUDIENCE",
+        None,
+        "This server's audience (the aud claim; default for local: the FHIR base URL).",
+    ),
 )
 
 
@@ -62,6 +79,10 @@ class Settings:
     database: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     base_url: str | None = None
+    auth: str = "none"
+    auth_jwks: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

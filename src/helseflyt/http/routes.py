@@ -32,7 +32,13 @@ FHIR_BASE = "/fhir"
 def context(request: Request) -> Context:
     state = request.app.state
     base = state.settings.base_url or f"{str(request.base_url).rstrip('/')}{FHIR_BASE}"
-    return Context(store=state.store, base_url=base.rstrip("/"), validate=state.validate, new_id=state.new_id)
+    return Context(
+        store=state.store,
+        base_url=base.rstrip("/"),
+        validate=state.validate,
+        new_id=state.new_id,
+        principal=getattr(request.state, "principal", None),  # set by helseflyt.access.middleware
+    )
 
 
 def response_format(request: Request) -> Format:
@@ -62,7 +68,9 @@ def _criteria_query(request: Request) -> str:
 async def metadata(request: Request) -> Response:
     fmt = response_format(request)
     ctx = context(request)
-    return render(Result(200, capability_statement(ctx.base_url)), fmt)
+    access = getattr(request.app.state, "access", None)
+    security = access.capability_security() if access is not None else None
+    return render(Result(200, capability_statement(ctx.base_url, security=security)), fmt)
 
 
 async def system_history(request: Request) -> Response:

@@ -7,7 +7,9 @@ variants and every search parameter the search registry supports per type. Nothi
 hand-listed that the server does not do. It also states that the server runs in open
 development mode, without access control.
 
-Signature: ``capability_statement(base_url, *, now=None) -> dict``.
+Signature: ``capability_statement(base_url, *, now=None, security=None) -> dict``; with
+``security`` (a ``rest.security`` from ``helseflyt.access``, when authentication is on)
+its description replaces the open-development-mode notice.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def patch_formats() -> list[str]:
     return formats
 
 
-def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[str, Any]:
+def capability_statement(
+    base_url: str, *, now: datetime | None = None, security: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    mode = security["description"] if security else OPEN_MODE
     date = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
     resources = [
         {
@@ -88,15 +93,15 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
         "publisher": "Helseflyt",
         "kind": "instance",
         "software": {"name": "Helseflyt", "version": __version__},
-        "implementation": {"description": f"Helseflyt FHIR R4 server. {OPEN_MODE}", "url": base_url},
+        "implementation": {"description": f"Helseflyt FHIR R4 server. {mode}", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "patchFormat": patch_formats(),
         "rest": [
             {
                 "mode": "server",
-                "documentation": OPEN_MODE,
-                "security": {"cors": False, "description": OPEN_MODE},
+                "documentation": mode,
+                "security": security or {"cors": False, "description": OPEN_MODE},
                 "resource": resources,
                 "interaction": system,
             }

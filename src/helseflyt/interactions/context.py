@@ -10,10 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helseflyt.errors import Issue
 from helseflyt.storage.base import ResourceVersion, Store
+
+if TYPE_CHECKING:
+    from helseflyt.access.principal import Principal
 
 Validator = Callable[[Any, str | None], list[Issue]]
 
@@ -28,6 +31,8 @@ class Context:
     base_url: str  # e.g. "http://127.0.0.1:8080/fhir", no trailing slash
     validate: Validator
     new_id: Callable[[], str] = new_id
+    # The authenticated actor (helseflyt.access); None = open development mode, no access control.
+    principal: Principal | None = None
 
 
 @dataclass(slots=True)
