@@ -87,6 +87,8 @@ def _object_checker(
     get = table.get
     choice_of = choices.get
     choice_keys = frozenset(choices)
+    # Keys whose handler is a plain single string check: done here, without the call.
+    simple_get = {k: m for k, h in table.items() if (m := getattr(h, "simple_match", None))}.get
 
     def check(obj: Any, path: str, ctx: Ctx) -> None:
         if type(obj) is not dict:
@@ -96,6 +98,9 @@ def _object_checker(
             ctx.add("structure", "empty object is not allowed (omit the element)", path)
             return
         for k, v in obj.items():
+            m = simple_get(k)
+            if m is not None and type(v) is str and v != "" and m(v) is not None:
+                continue  # what the handler would find
             h = get(k)
             if h is None:
                 ctx.add("structure", f"unknown element {k!r} in {type_name}", f"{path}.{k}")
@@ -207,6 +212,7 @@ def _primitive_field(
             else:
                 bad(v, f"{path}.{key}", ctx)
 
+        single_str.simple_match = match  # type: ignore[attr-defined]  # inlined by _object_checker
         return single_str
     if not many:
 
