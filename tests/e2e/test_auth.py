@@ -69,6 +69,8 @@ def test_public_endpoints(api: Client) -> None:
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     assert "Open development mode" not in meta.text
     smart = api.get("http://testserver/.well-known/smart-configuration")
+    at_base = api.get("http://testserver/fhir/.well-known/smart-configuration")
+    assert at_base.status_code == 200 and at_base.json() == smart.json()
     assert smart.status_code == 200 and smart.json()["issuer"] == ISSUER
     assert "permission-v2" in smart.json()["capabilities"]
     assert "token_endpoint" not in smart.json()

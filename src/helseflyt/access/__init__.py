@@ -113,7 +113,7 @@ def configure(settings: Settings) -> Access:
             "/.well-known/jwks.json": issuer.jwks(),
             "/.well-known/smart-configuration": smart_configuration(issuer.issuer, jwks_uri),
         }
-        return Access("local", validator, issuer.issuer, issuer.audience, documents)
+        return Access("local", validator, issuer.issuer, issuer.audience, at_fhir_base_too(documents))
     missing = [
         option
         for option, value in (
@@ -139,4 +139,12 @@ def configure(settings: Settings) -> Access:
     validator = TokenValidator(keys, settings.auth_issuer, settings.auth_audience)
     jwks_uri = settings.auth_jwks if "://" in settings.auth_jwks else None
     documents = {"/.well-known/smart-configuration": smart_configuration(settings.auth_issuer, jwks_uri)}
-    return Access("jwks", validator, settings.auth_issuer, settings.auth_audience, documents)
+    return Access(
+        "jwks", validator, settings.auth_issuer, settings.auth_audience, at_fhir_base_too(documents)
+    )
+
+
+def at_fhir_base_too(documents: dict[str, Any]) -> dict[str, Any]:
+    """SMART App Launch puts discovery at ``[FHIR base]/.well-known/smart-configuration``;
+    serve it there as well as at the server root, where many clients also look."""
+    return {**documents, **{f"/fhir{path}": doc for path, doc in documents.items() if "smart" in path}}

@@ -52,7 +52,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("helseflyt.access")
 
-PUBLIC_PATHS = frozenset({"/fhir/metadata", "/.well-known/smart-configuration", "/.well-known/jwks.json"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/fhir/metadata",
+        "/.well-known/smart-configuration",
+        "/fhir/.well-known/smart-configuration",
+        "/.well-known/jwks.json",
+    }
+)
 REQUIRED_SECURITY_LEVEL = "4"
 
 
