@@ -236,8 +236,7 @@ def _items(unit: Prepared) -> list[Item]:
 
 def _count(report: LoadReport, items: list[Item]) -> None:
     report.resources += len(items)
-    for t, _, _ in items:
-        report.by_type[t] += 1
+    report.by_type.update([t for t, _, _ in items])
 
 
 def _write(store: Store, unit: Prepared, validate: Validate, report: LoadReport) -> None:
