@@ -73,6 +73,9 @@ class SearchQuery:
     after: tuple[str, str] | None = None
     offset: int = 0
     total: bool = False  # also count all matches
+    # Access control (storage/sql_access.py AccessFilter): ANDed to the matches and the
+    # count by the compiler; None = no access control (open development mode).
+    access: Any = None
 
 
 @dataclass(slots=True)

@@ -105,6 +105,10 @@ def _where(query: SearchQuery, args: list[Any]) -> list[str]:
         single = None
     for clause in query.clauses:
         where.append(_clause(clause, single, args))
+    if query.access is not None:  # access control hook: one predicate (storage/sql_access.py)
+        from helseflyt.storage.sql_access import predicate
+
+        where.append(predicate(query.access, "c", types, args))
     return where
 
 
