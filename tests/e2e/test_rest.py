@@ -604,3 +604,11 @@ def test_no_lost_update_under_concurrency(client: Client) -> None:
     final = client.get("Patient/counter")
     assert final.json()["multipleBirthInteger"] == workers * rounds
     assert final.headers["etag"] == f'W/"{workers * rounds + 1}"'
+
+
+def test_capability_statement_says_identifiers_go_by_post_search(client: Client) -> None:
+    rest = client.get("metadata").json()["rest"][0]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    ident = next(p for p in patient["searchParam"] if p["name"] == "identifier")
+    assert "POST [type]/_search" in ident["documentation"]
+    assert "search-type" in {i["code"] for i in patient["interaction"]}

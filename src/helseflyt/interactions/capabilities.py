@@ -27,19 +27,30 @@ TYPE_INTERACTIONS = ("create", "history-type")
 SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
 
 OPEN_MODE = (
-    "Open development mode: this server has no access control yet (no authentication, no "
-    "authorisation, no audit). It only listens on the loopback address. Do not store real "
+    "Open development mode: no access control (no authentication, no authorisation; every "
+    "request is still audited). It only listens on the loopback address. Do not store real "
     "patient data."
+)
+
+
+IDENTIFIER_DOC = (
+    "Search national identity numbers (fødselsnummer, D-nummer) with POST [type]/_search and "
+    "a form body, never in a URL: URLs end up in logs (HL7 Norway best practice)."
 )
 
 
 def search_params(res_type: str) -> list[dict[str, Any]]:
     """The supported parameters of a type, from the search registry (the same one the
     indexer and the query use; unsupported official ones are not listed)."""
-    return [
-        {"name": code, "definition": p.url, "type": p.type} if p.url else {"name": code, "type": p.type}
-        for code, p in sorted(for_type(res_type).items())
-    ]
+    out = []
+    for code, p in sorted(for_type(res_type).items()):
+        entry: dict[str, Any] = {"name": code, "type": p.type}
+        if p.url:
+            entry["definition"] = p.url
+        if code == "identifier":
+            entry["documentation"] = IDENTIFIER_DOC
+        out.append(entry)
+    return out
 
 
 def _transaction_available() -> bool:
