@@ -3,10 +3,10 @@
 
 Answers a ``searchset`` Bundle: ``entry.search.mode = match``, ``total`` (unless
 ``_total=none``), a ``self`` link with only the parameters applied and a ``next``
-link while more matches follow. Paging is keyset-based (``_cursor`` = the last
-``type/id`` of the page; results in ``(type, id)`` order) so a page walk returns
-every match exactly once even while others write; with ``_sort`` it is offset-based
-(``_offset``). Unknown or unsupported parameters are ignored with a warning
+link while more matches follow, a ``previous`` link on pages after the first. Paging
+is keyset-based, also with ``_sort``: ``_cursor`` carries the sort keys and type/id of
+the last entry of the page (or the first, backward), so a page walk returns every
+match exactly once even while others write. Unknown or unsupported parameters are ignored with a warning
 OperationOutcome entry (``search.mode = outcome``), or refused with 400 under
 ``Prefer: handling=strict``. ``_summary=count`` answers the total only;
 ``_elements`` keeps the listed top-level elements (and marks the resources
@@ -27,9 +27,11 @@ import orjson
 from helseflyt.errors import InvalidRequest, NotFound
 from helseflyt.interactions.context import Context, Result
 from helseflyt.interactions.types import is_resource_type
-from helseflyt.search.parse import parse
-from helseflyt.search.plan import build_query
+from helseflyt.search.parse import ParsedSearch, encode_cursor, parse
+from helseflyt.search.plan import build_query, sort_values
 from helseflyt.storage.base import ResourceVersion
+from helseflyt.storage.common import to_micros
+from helseflyt.storage.query import Cursor, SearchQuery
 
 _SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
@@ -81,17 +83,12 @@ def search(
     want_total = parsed.total != "none"
     query = build_query(parsed, res_types, base_url=ctx.base_url, total=want_total)
     if count_only:
-        query = type(query)(query.types, query.clauses, (), 0, None, 0, True)
+        query = SearchQuery(query.types, query.clauses, (), 0, None, True)
     with ctx.store.reader() as reader:
         found = reader.search(query)
     links = [{"relation": "self", "url": _url(self_base, parsed.applied, parsed.count)}]
-    if found.more and found.versions and not count_only:
-        last = found.versions[-1]
-        if parsed.sort:
-            extra = [("_offset", str(parsed.offset + len(found.versions)))]
-        else:
-            extra = [("_cursor", f"{last.type}/{last.id}")]
-        links.append({"relation": "next", "url": _url(self_base, parsed.applied, parsed.count, extra)})
+    if found.versions and not count_only:
+        links += _paging(self_base, parsed, query, found.versions, found.more)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if found.total is not None:
         bundle["total"] = found.total
@@ -117,6 +114,31 @@ def search(
     if entries:
         bundle["entry"] = entries
     return Result(200, bundle)
+
+
+def _cursor(query: SearchQuery, v: ResourceVersion, backward: bool) -> str:
+    body = orjson.loads(v.body or b"{}")
+    keys = sort_values(query.sort, v.type, v.id, to_micros(v.last_updated), body)
+    return encode_cursor(Cursor(keys, v.type, v.id, backward))
+
+
+def _paging(
+    base: str, parsed: ParsedSearch, query: SearchQuery, versions: list[ResourceVersion], more: bool
+) -> list[dict[str, str]]:
+    """``next`` and ``previous`` links: keyset cursors after the last / before the first entry."""
+    back = query.cursor is not None and query.cursor.backward
+    links = []
+    if query.cursor is not None and (not back or len(versions) >= query.count):
+        prev = _cursor(query, versions[0], True)
+        links.append(
+            {"relation": "previous", "url": _url(base, parsed.applied, parsed.count, [("_cursor", prev)])}
+        )
+    if more or back:
+        nxt = _cursor(query, versions[-1], False)
+        links.append(
+            {"relation": "next", "url": _url(base, parsed.applied, parsed.count, [("_cursor", nxt)])}
+        )
+    return links
 
 
 def _url(base: str, applied: list[tuple[str, str]], count: int, extra: Sequence[tuple[str, str]] = ()) -> str:

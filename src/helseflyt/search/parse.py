@@ -12,14 +12,20 @@ changes the match.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from helseflyt.errors import InvalidRequest
 from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.search.registry import SearchParam, for_type
+from helseflyt.storage.query import Cursor
 
-__all__ = ["MAX_COUNT", "Criterion", "ParsedSearch", "parse"]
+__all__ = ["MAX_COUNT", "Criterion", "ParsedSearch", "decode_cursor", "encode_cursor", "parse"]
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
@@ -54,8 +60,7 @@ class ParsedSearch:
     total: str | None = None
     summary: str | None = None
     elements: tuple[str, ...] = ()
-    cursor: tuple[str, str] | None = None
-    offset: int = 0
+    cursor: Cursor | None = None
 
 
 def _int(name: str, value: str, high: int) -> int:
@@ -97,13 +102,7 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
         elif raw_name == "_elements":
             out.elements = tuple(e.strip() for e in value.split(",") if e.strip())
         elif raw_name == "_cursor":
-            t, _, i = value.partition("/")
-            if not t or not i:
-                raise InvalidRequest(f"_cursor={value!r} is not a cursor of this server")
-            out.cursor = (t, i)
-            continue
-        elif raw_name == "_offset":
-            out.offset = _int("_offset", value, 10**9)
+            out.cursor = decode_cursor(value)
             continue
         else:
             _criterion(out, registries, raw_name, value)
@@ -151,6 +150,23 @@ def _criterion(
         assert p is not None
         out.criteria[t].append(Criterion(p, mod, values, raw_name))
     out.applied.append((raw_name, value))
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """The ``_cursor`` value of a paging link: the sort keys and type/id, opaque."""
+    data = orjson.dumps(["b" if cursor.backward else "a", cursor.type, cursor.id, *cursor.keys])
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> Cursor:
+    try:
+        data: Any = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        direction, t, i, *keys = data
+        if direction not in ("a", "b") or not isinstance(t, str) or not isinstance(i, str):
+            raise ValueError(value)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise InvalidRequest(f"_cursor={value!r} is not a cursor of this server") from exc
+    return Cursor(tuple(keys), t, i, direction == "b")
 
 
 def unescaped(value: str) -> str:

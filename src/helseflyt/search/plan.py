@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from helseflyt.errors import InvalidRequest
 from helseflyt.search.conditional import split_escaped, unescape
-from helseflyt.search.index import reference_parts
+from helseflyt.search.index import index, reference_parts
 from helseflyt.search.parse import Criterion, ParsedSearch
 from helseflyt.search.registry import for_type
 from helseflyt.search.values import date_range, decimal_range, normalise
-from helseflyt.storage.query import Clause, SearchQuery, SortKey, Test
+from helseflyt.storage.query import COLUMNS, Clause, SearchQuery, SortKey, Test
 
-__all__ = ["build_query", "clause"]
+__all__ = ["build_query", "clause", "sort_values"]
 
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _SORT_COLUMN = {
@@ -248,12 +249,35 @@ def build_query(
         else:
             column = "high" if p.type == "date" and desc else _SORT_COLUMN[p.type]
             sort.append(SortKey(_table(p.type, code), code, column, desc))
+    cursor = parsed.cursor
+    if cursor is not None and len(cursor.keys) != len(sort):
+        raise InvalidRequest("_cursor does not belong to this _sort")
     return SearchQuery(
         types=tuple(res_types),
         clauses=clauses,
         sort=tuple(sort),
         count=parsed.count,
-        after=parsed.cursor,
-        offset=parsed.offset,
+        cursor=cursor,
         total=total,
     )
+
+
+def sort_values(
+    sort: Sequence[SortKey], res_type: str, res_id: str, micros: int, resource: Any
+) -> tuple[Any, ...]:
+    """The sort keys of a stored resource, as the store computes them from its index rows
+    (for the cursor of a paging link)."""
+    rows = list(index(res_type, resource)) if any(k.table != "resource" for k in sort) else []
+    out: list[Any] = []
+    for key in sort:
+        if key.table == "resource":
+            out.append(res_id if key.column == "res_id" else micros)
+            continue
+        at = 2 + COLUMNS[key.table].index(key.column)
+        found = [
+            r[at]
+            for r in rows
+            if isinstance(r, tuple) and r[0] == key.table and r[1] == key.param and r[at] is not None
+        ]
+        out.append((max(found) if key.descending else min(found)) if found else None)
+    return tuple(out)

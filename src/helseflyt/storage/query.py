@@ -8,13 +8,21 @@ compiles it to SQL (``storage/sql_search.py``); no FHIR semantics live in the co
 * A :class:`Clause` matches a resource when *some* index row of ``param`` in ``table``
   passes *one* of ``alternatives`` (each an AND of :class:`Test`); ``negate`` inverts
   that (``:not``, ``ne``, ``:missing=true``). An empty alternative passes any row, so
-  ``Clause(table, param, ((),))`` is ``:missing=false``.
+  ``Clause(table, param, ((),))`` is ``:missing=false``. ``param`` may be a tuple of
+  parameter names (any of them: compartment membership).
 * ``table="resource"`` tests the resource's own columns (``res_id``,
   ``last_updated``) instead of an index table.
-* Clauses are ANDed. Results are ordered by ``sort`` keys then ``(type, id)``; without
-  sort keys ``after`` is a keyset cursor (the last ``(type, id)`` of the previous
-  page), so a page walk returns every match once even while others write. With sort
-  keys paging uses ``offset``.
+* A :class:`Chain` matches a resource whose reference ``param`` points to a resource of
+  one of ``target_types`` that matches ``clauses`` (chaining; ``_revinclude``).
+* A :class:`Reverse` matches a resource that some resource of ``source_type`` matching
+  ``clauses`` points to with its reference parameters ``params`` (``_has``,
+  ``_include``).
+* Clauses are ANDed. Results are ordered by ``sort`` keys (a resource's key is the
+  smallest value of the parameter ascending, the largest descending; resources without
+  one come last) then ``(type, id)``. ``cursor`` is a keyset cursor: the sort keys and
+  ``(type, id)`` of the last entry of the previous page (or, ``backward``, of the first
+  entry of the next page), so a page walk returns every match once even while others
+  write.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import Any
 
 from helseflyt.storage.base import ResourceVersion
 
-__all__ = ["OPS", "Clause", "SearchQuery", "SearchResult", "SortKey", "Test"]
+__all__ = ["OPS", "Chain", "Clause", "Cursor", "Reverse", "SearchQuery", "SearchResult", "SortKey", "Test"]
 
 # "prefix": starts with value; "contains": has value inside; "in": one of value (a tuple);
 # "null" / "notnull": value ignored.
@@ -51,9 +59,26 @@ class Test:
 @dataclass(frozen=True, slots=True)
 class Clause:
     table: str
-    param: str
+    param: str | tuple[str, ...]
     alternatives: tuple[tuple[Test, ...], ...]
     negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    param: str
+    target_types: tuple[str, ...]
+    clauses: tuple[AnyClause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reverse:
+    source_type: str
+    params: tuple[str, ...]
+    clauses: tuple[AnyClause, ...]
+
+
+AnyClause = Clause | Chain | Reverse
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +90,29 @@ class SortKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    keys: tuple[Any, ...]  # one value (or None) per sort key
+    type: str
+    id: str
+    backward: bool = False  # the page *before* this entry
+
+
+@dataclass(frozen=True, slots=True)
 class SearchQuery:
     types: tuple[str, ...]
-    clauses: tuple[Clause, ...] = ()
+    clauses: tuple[AnyClause, ...] = ()
     sort: tuple[SortKey, ...] = ()
     count: int = 50
-    after: tuple[str, str] | None = None
-    offset: int = 0
+    cursor: Cursor | None = None
     total: bool = False  # also count all matches
-    # Access control (storage/sql_access.py AccessFilter): ANDed to the matches and the
-    # count by the compiler; None = no access control (open development mode).
+    # Access control (storage/sql_access.py AccessFilter): ANDed by the compiler to every
+    # match, count and inner search (chains, _has); None = no access control (open mode).
     access: Any = None
 
 
 @dataclass(slots=True)
 class SearchResult:
     versions: list[ResourceVersion] = field(default_factory=list)
-    more: bool = False  # another page follows
+    more: bool = False  # another page follows (in the direction of the cursor)
     total: int | None = None
+    keys: list[tuple[Any, ...]] = field(default_factory=list)  # sort key values per version

@@ -1,21 +1,44 @@
 """Compiles a :class:`~helseflyt.storage.query.SearchQuery` to SQL (both backends).
 
 The SQL is the common subset of SQLite and PostgreSQL (row values, ``IN (SELECT ...)``,
-``LIKE ... ESCAPE``); what differs is data in :class:`Dialect`. A clause over one
-resource type becomes ``c.res_id [NOT] IN (SELECT res_id FROM <table>_index WHERE
-res_type = ? AND param = ? AND (...))`` so that the database can start from the
-index (a small result costs the same in a large database); over several types it is
-a correlated ``EXISTS``. String prefixes are ranges (``>= p AND < p || U+10FFFF``),
-which use the index in both databases (PostgreSQL's text columns of the search
-tables are ``COLLATE "C"``).
+``LIKE ... ESCAPE``, ``NULLS LAST``); what differs is data in :class:`Dialect`.
+
+* A clause over one resource type becomes ``c.res_id [NOT] IN (SELECT res_id FROM
+  <table>_index WHERE res_type = ? AND param = ? AND (...))`` so that the database can
+  start from the index (a small result costs the same in a large database); over
+  several types it is a correlated ``EXISTS``. String prefixes are ranges (``>= p AND
+  < p || U+10FFFF``), which use the index in both databases (PostgreSQL's text columns
+  of the search tables are ``COLLATE "C"``).
+* Chains and reverse chains nest: the inner search is a set of ``(type, id)`` that the
+  ``reference_index`` is probed with (``target_id IN (...)`` uses its lookup index;
+  ``res_id IN (...)`` its resource index), so the database starts from the innermost,
+  most selective criteria.
+* With sort keys, the matches are numbered in a derived table that carries each
+  match's key (one lookup in the ``<table>_index_resource`` index per match: the
+  parameter test sits inside the aggregate so that no other index can be chosen),
+  sorted and cut to the page there, and only the page's rows are joined to their
+  bodies. Keyset paging compares ``(key..., type, id)`` with the cursor's values,
+  expanded per key since the directions may differ; a backward page is selected in
+  reverse order and returned in forward order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from helseflyt.storage.query import COLUMNS, OPS, Clause, SearchQuery, SortKey, Test
+from helseflyt.storage.query import (
+    COLUMNS,
+    OPS,
+    AnyClause,
+    Chain,
+    Clause,
+    Cursor,
+    Reverse,
+    SearchQuery,
+    SortKey,
+    Test,
+)
 
 __all__ = ["Dialect", "compile_count", "compile_search"]
 
@@ -32,8 +55,23 @@ SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
 
 
+@dataclass(slots=True)
+class _Aliases:
+    n: int = 0
+    args: list[Any] = field(default_factory=list)
+    access: Any = None  # access control (storage/sql_access.py), ANDed by _match
+
+    def new(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _marks(values: list[Any] | tuple[Any, ...]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _test(alias: str, t: Test, args: list[Any]) -> str:
@@ -55,7 +93,7 @@ def _test(alias: str, t: Test, args: list[Any]) -> str:
         if not values:
             return "1 = 0"
         args += values
-        return f"{col} IN ({', '.join('?' * len(values))})"
+        return f"{col} IN ({_marks(values)})"
     args.append(t.value)
     return f"{col} {t.op} ?"
 
@@ -69,46 +107,106 @@ def _alternatives(alias: str, clause: Clause, args: list[Any]) -> str:
     return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
 
 
-def _clause(clause: Clause, single: str | None, args: list[Any]) -> str:
+def _param(alias: str, param: str | tuple[str, ...], args: list[Any]) -> str:
+    if isinstance(param, str):
+        args.append(param)
+        return f"{alias}.param = ?"
+    args += list(param)
+    return f"{alias}.param IN ({_marks(param)})"
+
+
+def _types(alias: str, types: tuple[str, ...], args: list[Any]) -> str:
+    args += list(types)
+    if len(types) == 1:
+        return f"{alias}.res_type = ?"
+    return f"{alias}.res_type IN ({_marks(types)})"
+
+
+def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases) -> str:
     for alt in clause.alternatives:
         for t in alt:
             if t.column not in COLUMNS[clause.table]:
                 raise ValueError(f"no column {t.column!r} in {clause.table}")
+    args = al.args
     if clause.table == "resource":
-        cond = _alternatives("c", clause, args)
+        cond = _alternatives(a, clause, args)
         return f"NOT {cond}" if clause.negate else cond
     neg = "NOT " if clause.negate else ""
-    if single is not None:
-        args += [single, clause.param]
-        cond = _alternatives("x", clause, args)
+    x = al.new("x")
+    if len(types) == 1:
+        args.append(types[0])
+        param = _param(x, clause.param, args)
+        cond = _alternatives(x, clause, args)
         return (
-            f"c.res_id {neg}IN (SELECT x.res_id FROM {clause.table}_index x"
-            f" WHERE x.res_type = ? AND x.param = ? AND {cond})"
+            f"{a}.res_id {neg}IN (SELECT {x}.res_id FROM {clause.table}_index {x}"
+            f" WHERE {x}.res_type = ? AND {param} AND {cond})"
         )
-    args.append(clause.param)
-    cond = _alternatives("x", clause, args)
+    param = _param(x, clause.param, args)
+    cond = _alternatives(x, clause, args)
     return (
-        f"{neg}EXISTS (SELECT 1 FROM {clause.table}_index x WHERE x.res_type = c.res_type"
-        f" AND x.res_id = c.res_id AND x.param = ? AND {cond})"
+        f"{neg}EXISTS (SELECT 1 FROM {clause.table}_index {x} WHERE {x}.res_type = {a}.res_type"
+        f" AND {x}.res_id = {a}.res_id AND {param} AND {cond})"
     )
 
 
-def _where(query: SearchQuery, args: list[Any]) -> list[str]:
-    types = query.types
+def _chain(chain: Chain, a: str, types: tuple[str, ...], al: _Aliases) -> str:
+    r, t = al.new("r"), al.new("t")
+    args = al.args
+    head = f"{_types(r, types, args)} AND {_param(r, chain.param, args)}"
+    inner = " AND ".join(_match(chain.target_types, chain.clauses, t, al))
+    sub = f"SELECT {t}.res_id FROM resource_current {t} WHERE {inner}"
+    kinds = chain.target_types
+    kind = f"{r}.target_type = ?" if len(kinds) == 1 else f"{r}.target_type IN ({_marks(kinds)})"
+    target = f"{r}.target_id IN ({sub}) AND {kind}"
+    args += list(kinds)
+    if len(chain.target_types) > 1:  # ids are unique per type only
+        t2 = al.new("t")
+        inner2 = " AND ".join(_match(chain.target_types, chain.clauses, t2, al))
+        target += (
+            f" AND ({r}.target_type, {r}.target_id) IN"
+            f" (SELECT {t2}.res_type, {t2}.res_id FROM resource_current {t2} WHERE {inner2})"
+        )
     if len(types) == 1:
-        where = ["c.res_type = ?", "NOT c.deleted"]
+        return f"{a}.res_id IN (SELECT {r}.res_id FROM reference_index {r} WHERE {head} AND {target})"
+    return (
+        f"({a}.res_type, {a}.res_id) IN (SELECT {r}.res_type, {r}.res_id FROM reference_index {r}"
+        f" WHERE {head} AND {target})"
+    )
+
+
+def _reverse(rev: Reverse, a: str, types: tuple[str, ...], al: _Aliases) -> str:
+    r, s = al.new("r"), al.new("s")
+    args = al.args
+    args.append(rev.source_type)
+    head = f"{r}.res_type = ? AND {_param(r, rev.params, args)}"
+    inner = " AND ".join(_match((rev.source_type,), rev.clauses, s, al))
+    body = f"{head} AND {r}.res_id IN (SELECT {s}.res_id FROM resource_current {s} WHERE {inner})"
+    if len(types) == 1:
         args.append(types[0])
-        single: str | None = types[0]
-    else:
-        where = [f"c.res_type IN ({', '.join('?' * len(types))})", "NOT c.deleted"]
-        args += list(types)
-        single = None
-    for clause in query.clauses:
-        where.append(_clause(clause, single, args))
-    if query.access is not None:  # access control hook: one predicate (storage/sql_access.py)
+        return (
+            f"{a}.res_id IN (SELECT {r}.target_id FROM reference_index {r}"
+            f" WHERE {body} AND {r}.target_type = ?)"
+        )
+    return (
+        f"({a}.res_type, {a}.res_id) IN"
+        f" (SELECT {r}.target_type, {r}.target_id FROM reference_index {r} WHERE {body})"
+    )
+
+
+def _match(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases) -> list[str]:
+    """Conditions on ``resource_current`` row ``a``: one of ``types``, current, all clauses."""
+    where = [_types(a, types, al.args), f"NOT {a}.deleted"]
+    for clause in clauses:
+        if isinstance(clause, Chain):
+            where.append(_chain(clause, a, types, al))
+        elif isinstance(clause, Reverse):
+            where.append(_reverse(clause, a, types, al))
+        else:
+            where.append(_index_clause(clause, a, types, al))
+    if al.access is not None:  # access control hook: one predicate (storage/sql_access.py)
         from helseflyt.storage.sql_access import predicate
 
-        where.append(predicate(query.access, "c", types, args))
+        where.append(predicate(al.access, a, types, al.args))
     return where
 
 
@@ -120,41 +218,84 @@ def _sort_expr(key: SortKey, args: list[Any]) -> str:
     agg = "max" if key.descending else "min"
     args.append(key.param)
     return (
-        f"(SELECT {agg}(s.{key.column}) FROM {key.table}_index s WHERE s.res_type = c.res_type"
-        " AND s.res_id = c.res_id AND s.param = ?)"
+        f"(SELECT {agg}(CASE WHEN s.param = ? THEN s.{key.column} END) FROM {key.table}_index s"
+        " WHERE s.res_type = c.res_type AND s.res_id = c.res_id)"
     )
+
+
+def _order(alias: str, sort: tuple[SortKey, ...], backward: bool) -> str:
+    parts = []
+    for i, key in enumerate(sort):
+        desc = key.descending != backward
+        parts.append(f"{alias}.k{i} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if backward else 'LAST'}")
+    tie = " DESC" if backward else ""
+    parts += [f"{alias}.res_type{tie}", f"{alias}.res_id{tie}"]
+    return ", ".join(parts)
+
+
+def _keyset(alias: str, sort: tuple[SortKey, ...], cursor: Cursor, args: list[Any]) -> str:
+    """Rows after the cursor (before it, if ``backward``) in the order of ``sort``."""
+    back = cursor.backward
+    cond = f"({alias}.res_type, {alias}.res_id) {'<' if back else '>'} (?, ?)"
+    tail_args: list[Any] = [cursor.type, cursor.id]
+    for i in reversed(range(len(sort))):
+        col, value, desc = f"{alias}.k{i}", cursor.keys[i], sort[i].descending
+        here: list[Any] = []
+        if value is None:  # nulls come last
+            beyond = f"{col} IS NOT NULL" if back else "1 = 0"
+            equal = f"{col} IS NULL"
+        else:
+            op = "<" if desc != back else ">"
+            beyond = f"{col} {op} ?" if back else f"({col} {op} ? OR {col} IS NULL)"
+            equal = f"{col} = ?"
+            here = [value]
+        cond = f"({beyond} OR ({equal} AND {cond}))"
+        tail_args = [*here, *([value] if value is not None else []), *tail_args]
+    args += tail_args
+    return cond
 
 
 def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
-    """``SELECT columns`` of one page (``count + 1`` rows, to tell if more follow)."""
-    args: list[Any] = []
-    where = _where(query, args)
-    if query.after is not None and not query.sort:
-        where.append("(c.res_type, c.res_id) > (?, ?)")
-        args += list(query.after)
-    order: list[str] = []
-    order_args: list[Any] = []
-    for key in query.sort:
-        expr = _sort_expr(key, order_args)
-        if key.table != "resource":
-            order.append(f"{expr} IS NULL")
-            order_args.append(key.param)
-            expr = _sort_expr(key, [])  # same text again; its argument is appended above
-        order.append(f"{expr} DESC" if key.descending else expr)
-    order += ["c.res_type", "c.res_id"]
+    """``SELECT columns`` of one page: ``count + 1`` rows (to tell if more follow), or
+    with a backward cursor the ``count`` rows before it (in forward order)."""
+    al = _Aliases(access=query.access)
+    where = _match(query.types, query.clauses, "c", al)
+    args = al.args
+    cursor = query.cursor
+    if not query.sort:
+        back = cursor is not None and cursor.backward
+        if cursor is not None:
+            where.append(f"(c.res_type, c.res_id) {'<' if back else '>'} (?, ?)")
+            args += [cursor.type, cursor.id]
+        order = "c.res_type DESC, c.res_id DESC" if back else "c.res_type, c.res_id"
+        limit = query.count if back else query.count + 1
+        sql = (
+            f"SELECT {columns} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
+            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        )
+        args.append(limit)
+        if back:
+            sql = f"SELECT * FROM ({sql}) p ORDER BY p.res_type, p.res_id"
+        return sql, args
+    key_args: list[Any] = []
+    keys = ", ".join(f"{_sort_expr(k, key_args)} AS k{i}" for i, k in enumerate(query.sort))
+    inner = f"SELECT c.seq, c.res_type, c.res_id, {keys} FROM resource_current c WHERE {' AND '.join(where)}"
+    back = cursor is not None and cursor.backward
+    page_args = [*key_args, *args]
+    page_where = ""
+    if cursor is not None:
+        page_where = " WHERE " + _keyset("m", query.sort, cursor, page_args)
+    limit = query.count if back else query.count + 1
+    page = f"SELECT m.* FROM ({inner}) m{page_where} ORDER BY {_order('m', query.sort, back)} LIMIT ?"
+    page_args.append(limit)
     sql = (
-        f"SELECT {columns} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
-        f" WHERE {' AND '.join(where)} ORDER BY {', '.join(order)} LIMIT ?"
+        f"SELECT {columns} FROM ({page}) p JOIN resource_history h ON h.seq = p.seq"
+        f" ORDER BY {_order('p', query.sort, False)}"
     )
-    args += order_args
-    args.append(query.count + 1)
-    if query.offset and query.sort:
-        sql += " OFFSET ?"
-        args.append(query.offset)
-    return sql, args
+    return sql, page_args
 
 
 def compile_count(query: SearchQuery) -> tuple[str, list[Any]]:
-    args: list[Any] = []
-    where = _where(query, args)
-    return f"SELECT count(*) FROM resource_current c WHERE {' AND '.join(where)}", args
+    al = _Aliases(access=query.access)
+    where = _match(query.types, query.clauses, "c", al)
+    return f"SELECT count(*) FROM resource_current c WHERE {' AND '.join(where)}", al.args
