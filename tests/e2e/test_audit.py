@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -213,7 +214,8 @@ def test_practitioner_agent_basis_and_review(make_client: Callable[..., Client],
     app = create_app(Settings(data_dir="unused"), store=store)
     access = {"basis": "AKUTT", "reason": "bevisstløs pasient", "purpose": "ETREAT"}
     with Client(WithPrincipal(app, doctor, access)) as client:
-        assert client.get(f"Patient/{pid}").status_code == 200
+        declared = {"nhn-access-basis": "AKUTT", "nhn-access-reason": quote("bevisstløs pasient")}
+        assert client.get(f"Patient/{pid}", headers=declared).status_code == 200
         review = client.get("AuditEvent/$review", params={"org": ORG}).json()
         log = client.get(f"Patient/{pid}/$access-log").json()
         assert client.get("AuditEvent/$review", params={"org": "974760673"}).status_code == 403

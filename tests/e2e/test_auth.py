@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from helseflyt.access import AccessConfigError, configure
-from helseflyt.access.testing import AUDIENCE, ISSUER, TestIssuer
+from helseflyt.access.testing import AUDIENCE, FNR, ISSUER, TestIssuer
 from helseflyt.cli import app as cli
 from helseflyt.http.testing import Client
 from helseflyt.settings import Settings
 
 FHIR_JSON = {"content-type": "application/fhir+json"}
+FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +162,14 @@ def test_scopes_decide_per_type_and_interaction(api: Client, issuer: TestIssuer)
 
 def test_roles(api: Client, issuer: TestIssuer) -> None:
     practitioner = as_(issuer, "practitioner")
-    created = api.post("Patient", json={"resourceType": "Patient"}, headers={**practitioner, **FHIR_JSON})
+    own = {"resourceType": "Patient", "identifier": [{"system": FNR_SYSTEM, "value": FNR}]}
+    created = api.post("Patient", json=own, headers={**practitioner, **FHIR_JSON})
     assert created.status_code == 201
     pid = created.json()["id"]
-    patient = as_(issuer, "patient")  # patient/*.rs: reads (the compartment filter comes with authorisation)
+    other = api.post("Patient", json={"resourceType": "Patient"}, headers={**practitioner, **FHIR_JSON})
+    patient = as_(issuer, "patient")  # patient/*.rs: reads in their own compartment (docs/access.md)
     assert api.get(f"Patient/{pid}", headers=patient).status_code == 200
+    assert api.get(f"Patient/{other.json()['id']}", headers=patient).status_code == 404
     assert (
         api.put(
             f"Patient/{pid}", json={"resourceType": "Patient", "id": pid}, headers={**patient, **FHIR_JSON}
@@ -233,10 +237,11 @@ def test_local_issuer_round_trip(make_client: Callable[..., Client], tmp_path: P
         ["token", "--role", "practitioner", "--hpr", "565501879", "--org", "974703475", "--data-dir", data],
     )
     assert result.exit_code == 0, result.output
-    assert (
-        client.get(f"Patient/{created.json()['id']}", headers=bearer(result.output.strip())).status_code
-        == 200
-    )
+    doctor = bearer(result.output.strip())
+    no_basis = client.get(f"Patient/{created.json()['id']}", headers=doctor)  # no care relationship
+    assert no_basis.status_code == 403 and "no basis" in no_basis.text
+    declared = {**doctor, "nhn-access-basis": "SAMTYKKE"}
+    assert client.get(f"Patient/{created.json()['id']}", headers=declared).status_code == 200
 
 
 @pytest.mark.parametrize(
