@@ -32,12 +32,20 @@ FHIR_BASE = "/fhir"
 def context(request: Request) -> Context:
     state = request.app.state
     base = state.settings.base_url or f"{str(request.base_url).rstrip('/')}{FHIR_BASE}"
+    principal = getattr(request.state, "principal", None)  # set by helseflyt.access.middleware
+    store = state.store
+    if principal is not None:  # authorisation: this request's reads go through the access filter
+        from helseflyt.access.policy import PolicySettings, request_store
+
+        decided = request.scope.setdefault("state", {})  # the audit trail reads "access" from it
+        policy = PolicySettings.from_extra(state.settings.extra)
+        store = request_store(store, principal, request.headers, decided, policy)
     return Context(
-        store=state.store,
+        store=store,
         base_url=base.rstrip("/"),
         validate=state.validate,
         new_id=state.new_id,
-        principal=getattr(request.state, "principal", None),  # set by helseflyt.access.middleware
+        principal=principal,
     )
 
 
