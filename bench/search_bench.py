@@ -8,7 +8,8 @@ Loads the Synthea sample (parsed first, not timed) with ``put_many`` in transact
 identifier-only indexer and once with the full search indexer
 (:func:`helseflyt.search.index.index`), and prints resources/s for both (the writer
 indexes in the write transaction, single-threaded). Then it runs typical queries
-against the fully indexed store through ``Reader.search`` and prints p50/p99.
+against the fully indexed store through ``Reader.search`` (with the searches of
+``_include``) and prints p50/p99.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from storage_bench import POSTGRES, percentiles, synthea_resources, timed
 from helseflyt.search.identifier_index import index_identifiers
 from helseflyt.search.index import index
 from helseflyt.search.parse import parse
-from helseflyt.search.plan import build_query
+from helseflyt.search.plan import build_query, include_queries
 from helseflyt.storage import Store, open_store
 from helseflyt.storage.testing import drop_schema, with_schema
 
@@ -36,6 +37,10 @@ QUERIES = [
     ("Patient", [("name", "a")]),
     ("Encounter", [("date", "ge2015-01-01"), ("date", "lt2016-01-01")]),
     ("Observation", [("value-quantity", "gt100")]),
+    ("Observation", [("patient.gender", "female"), ("code", "http://loinc.org|8302-2")]),
+    ("Observation", [("subject:Patient.name", "bruen"), ("_sort", "-date")]),
+    ("Patient", [("_has:Condition:subject:clinical-status", "active")]),
+    ("Encounter", [("date", "ge2015-01-01"), ("date", "lt2016-01-01"), ("_include", "Encounter:subject")]),
 ]
 
 
@@ -85,11 +90,15 @@ def main() -> None:
                 f"{backend:9} bulk identifier-only {ident:>8,.0f} res/s  all parameters {full:>8,.0f} res/s"
             )
             for res_type, pairs in QUERIES:
-                query = build_query(parse(pairs, [res_type]), [res_type], total=False)
+                parsed = parse(pairs, [res_type])
+                query = build_query(parsed, [res_type], total=False)
 
-                def run(q: Any = query) -> None:
+                def run(q: Any = query, includes: Any = parsed.includes) -> None:
                     with store.reader() as r:
-                        r.search(q)
+                        page = r.search(q).versions
+                        for inc in includes:  # _include: one search per include, as the API does
+                            for iq in include_queries(inc, page, 1000):
+                                r.search(iq)
 
                 with store.reader() as r:
                     n = len(r.search(query).versions)

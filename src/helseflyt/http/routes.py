@@ -216,6 +216,26 @@ async def version_read(request: Request) -> Response:
     return await run(lambda: vread.vread(ctx, res_type, res_id, vid), request, fmt)
 
 
+async def compartment_search(request: Request) -> Response:
+    """``GET [Compartment]/[id]/[type]?...``: a search inside a compartment
+    (https://hl7.org/fhir/R4/http.html#vsearch), e.g. ``Patient/123/Observation``."""
+    fmt = response_format(request)
+    kind = resource_type(request)
+    res_id: str = request.path_params["id"]
+    member: str = request.path_params["member"]
+    ctx = context(request)
+    pairs = list(request.query_params.multi_items())
+    self_base = f"{ctx.base_url}/{kind}/{res_id}/{member}"
+    prefer = request.headers.get("prefer")
+    return await run(
+        lambda: search.search(
+            ctx, [member], pairs, prefer=prefer, self_base=self_base, compartment=(kind, res_id)
+        ),
+        request,
+        fmt,
+    )
+
+
 async def type_search_post(request: Request) -> Response:
     """``POST [type]/_search``: parameters in a form body (so identifiers such as
     fødselsnummer never travel in a URL), and in the URL too if any."""
@@ -287,6 +307,7 @@ ROUTES: list[BaseRoute] = [
     Route(f"{FHIR_BASE}/{{type}}/_history", type_history, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history/{{vid}}", version_read, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}/_history", instance_history, methods=["GET"]),
+    Route(f"{FHIR_BASE}/{{type}}/{{id}}/{{member}}", compartment_search, methods=["GET"]),
     Route(f"{FHIR_BASE}/{{type}}/{{id}}", instance, methods=["GET", "PUT", "DELETE", "PATCH"]),
     Route(f"{FHIR_BASE}/{{type}}", type_level, methods=["GET", "POST", "PUT", "DELETE"]),
 ]

@@ -13,12 +13,18 @@ OperationOutcome entry (``search.mode = outcome``), or refused with 400 under
 ``SUBSETTED``). Stored bytes go into the Bundle verbatim (``orjson.Fragment``) unless
 ``_elements`` needs them parsed.
 
-Signature: ``search(ctx, res_types, pairs, *, prefer=None, self_base) -> Result``.
+Compartment search (``GET Patient/[id]/[type]?...``,
+https://hl7.org/fhir/R4/compartmentdefinition.html): ``compartment=("Patient", id)``
+adds "one of the type's compartment parameters refers to Patient/id" to the criteria,
+from the official CompartmentDefinition.
+
+Signature: ``search(ctx, res_types, pairs, *, prefer=None, self_base, compartment=None) -> Result``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,9 +33,9 @@ import orjson
 from helseflyt.errors import InvalidRequest, NotFound
 from helseflyt.interactions.context import Context, Result
 from helseflyt.interactions.types import is_resource_type
-from helseflyt.search.parse import ParsedSearch, encode_cursor, parse
-from helseflyt.search.plan import build_query, sort_values
-from helseflyt.storage.base import ResourceVersion
+from helseflyt.search.parse import Include, ParsedSearch, encode_cursor, parse
+from helseflyt.search.plan import MAX_INCLUDE, build_query, compartment_clause, include_queries, sort_values
+from helseflyt.storage.base import Reader, ResourceVersion
 from helseflyt.storage.common import to_micros
 from helseflyt.storage.query import Cursor, SearchQuery
 
@@ -51,7 +57,9 @@ def types_of(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(named)) or sorted(resource_types())
 
 
-def _entry(ctx: Context, v: ResourceVersion, elements: tuple[str, ...]) -> dict[str, Any]:
+def _entry(
+    ctx: Context, v: ResourceVersion, elements: tuple[str, ...], mode: str = "match"
+) -> dict[str, Any]:
     resource: Any = orjson.Fragment(v.body or b"{}")
     if elements:
         full = orjson.loads(v.body or b"{}")
@@ -60,7 +68,7 @@ def _entry(ctx: Context, v: ResourceVersion, elements: tuple[str, ...]) -> dict[
         meta = dict(resource.get("meta") or {})
         meta["tag"] = [*(meta.get("tag") or []), _SUBSETTED]
         resource["meta"] = meta
-    return {"fullUrl": f"{ctx.base_url}/{v.type}/{v.id}", "resource": resource, "search": {"mode": "match"}}
+    return {"fullUrl": f"{ctx.base_url}/{v.type}/{v.id}", "resource": resource, "search": {"mode": mode}}
 
 
 def search(
@@ -70,10 +78,12 @@ def search(
     *,
     prefer: str | None = None,
     self_base: str,
+    compartment: tuple[str, str] | None = None,
 ) -> Result:
     for t in res_types:
         if not is_resource_type(t):
             raise NotFound(f"unknown resource type {t!r}")
+    inside = () if compartment is None else (compartment_clause(compartment, res_types),)
     parsed = parse(pairs, res_types)
     if parsed.ignored and strict(prefer):
         raise InvalidRequest(
@@ -82,10 +92,13 @@ def search(
     count_only = parsed.summary == "count"
     want_total = parsed.total != "none"
     query = build_query(parsed, res_types, base_url=ctx.base_url, total=want_total)
+    if inside:
+        query = replace(query, clauses=(*inside, *query.clauses))
     if count_only:
-        query = SearchQuery(query.types, query.clauses, (), 0, None, True)
+        query = replace(query, sort=(), count=0, cursor=None, total=True)
     with ctx.store.reader() as reader:
         found = reader.search(query)
+        included = [] if count_only else _included(reader, parsed.includes, found.versions)
     links = [{"relation": "self", "url": _url(self_base, parsed.applied, parsed.count)}]
     if found.versions and not count_only:
         links += _paging(self_base, parsed, query, found.versions, found.more)
@@ -94,6 +107,7 @@ def search(
         bundle["total"] = found.total
     bundle["link"] = links
     entries = [] if count_only else [_entry(ctx, v, parsed.elements) for v in found.versions]
+    entries += [_entry(ctx, v, parsed.elements, "include") for v in included]
     if parsed.ignored:
         entries.append(
             {
@@ -114,6 +128,34 @@ def search(
     if entries:
         bundle["entry"] = entries
     return Result(200, bundle)
+
+
+def _included(
+    reader: Reader, includes: list[Include], matches: list[ResourceVersion]
+) -> list[ResourceVersion]:
+    """``_include`` / ``_revinclude`` of a page: first over the matches, then the
+    ``:iterate`` ones over what was included, until nothing new comes (at most
+    ``MAX_INCLUDE`` resources)."""
+    seen = {(v.type, v.id) for v in matches}
+    out: list[ResourceVersion] = []
+    frontier = list(matches)
+    first = True
+    while frontier and len(out) < MAX_INCLUDE:
+        fresh: list[ResourceVersion] = []
+        for inc in includes:
+            if not (first or inc.iterate):
+                continue
+            for query in include_queries(inc, frontier, MAX_INCLUDE - len(out) - len(fresh)):
+                for v in reader.search(query).versions:
+                    if (v.type, v.id) not in seen:
+                        seen.add((v.type, v.id))
+                        fresh.append(v)
+        out += fresh
+        frontier = fresh
+        first = False
+        if not any(inc.iterate for inc in includes):
+            break
+    return out[:MAX_INCLUDE]
 
 
 def _cursor(query: SearchQuery, v: ResourceVersion, backward: bool) -> str:

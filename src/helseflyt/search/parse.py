@@ -25,7 +25,16 @@ from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.search.registry import SearchParam, for_type
 from helseflyt.storage.query import Cursor
 
-__all__ = ["MAX_COUNT", "Criterion", "ParsedSearch", "decode_cursor", "encode_cursor", "parse"]
+__all__ = [
+    "MAX_COUNT",
+    "Criterion",
+    "Include",
+    "Step",
+    "ParsedSearch",
+    "decode_cursor",
+    "encode_cursor",
+    "parse",
+]
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
@@ -43,11 +52,35 @@ _TOTALS = ("none", "estimate", "accurate")
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One link of a chain, outermost first: ``chain`` follows reference ``code`` of the
+    current type to ``types``; ``has`` goes back from ``types[0]`` resources whose
+    reference ``code`` points to the current type."""
+
+    kind: str  # "chain" | "has"
+    code: str
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Criterion:
     param: SearchParam
     modifier: str | None
     values: tuple[str, ...]  # raw (still escaped), OR-ed
     text: str  # name[:modifier]=value as given, for the self link
+    chain: tuple[Step, ...] = ()  # chained / _has steps before ``param``
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """``_include`` (``reverse`` False) or ``_revinclude``: resources of ``source`` point
+    with reference ``code`` (``*``: any) to resources of ``target`` (None: any)."""
+
+    source: str  # "*" for _include=*
+    code: str
+    target: str | None
+    iterate: bool
+    reverse: bool
 
 
 @dataclass(slots=True)
@@ -61,6 +94,7 @@ class ParsedSearch:
     summary: str | None = None
     elements: tuple[str, ...] = ()
     cursor: Cursor | None = None
+    includes: list[Include] = field(default_factory=list)
 
 
 def _int(name: str, value: str, high: int) -> int:
@@ -101,6 +135,11 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
             out.summary = value
         elif raw_name == "_elements":
             out.elements = tuple(e.strip() for e in value.split(",") if e.strip())
+        elif raw_name.partition(":")[0] in ("_include", "_revinclude"):
+            name, _, mod = raw_name.partition(":")
+            if mod not in ("", "iterate", "recurse"):
+                raise InvalidRequest(f"{raw_name}: the only modifier is :iterate")
+            out.includes.append(_include(name, value, mod != "", res_types))
         elif raw_name == "_cursor":
             out.cursor = decode_cursor(value)
             continue
@@ -111,13 +150,89 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
     return out
 
 
+def _include(name: str, value: str, iterate: bool, res_types: Sequence[str]) -> Include:
+    from helseflyt.interactions.types import is_resource_type
+
+    reverse = name == "_revinclude"
+    if value == "*" and not reverse:
+        return Include("*", "*", None, iterate, False)
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not is_resource_type(parts[0]):
+        raise InvalidRequest(f"{name}={value!r} must be Type:parameter[:targetType]")
+    source, code = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and not is_resource_type(target):
+        raise InvalidRequest(f"{name}={value!r}: {target!r} is not a resource type")
+    if code != "*":
+        p = for_type(source).get(code)
+        if p is None or p.type != "reference":
+            raise InvalidRequest(f"{name}={value!r}: {code!r} is not a reference parameter of {source}")
+    if not iterate and not reverse and source not in res_types:
+        raise InvalidRequest(f"{name}={value!r}: {source} is not searched here (use :iterate)")
+    return Include(source, code, target, iterate, reverse)
+
+
+def _resolve(res_type: str, name: str) -> tuple[tuple[Step, ...], str, str]:
+    """Chain steps, the final type and the final parameter name[:modifier] of ``name``;
+    :class:`InvalidRequest` if a step does not resolve."""
+    if name.startswith("_has:"):
+        pieces = name.split(":", 3)
+        if len(pieces) != 4:
+            raise InvalidRequest(f"{name}: _has takes _has:Type:reference:parameter")
+        _, source, code, rest = pieces
+        p = for_type(source).get(code) if source in _types() else None
+        if p is None or p.type != "reference":
+            raise InvalidRequest(f"{name}: {code!r} is not a reference parameter of {source!r}")
+        if p.targets and res_type not in p.targets:
+            raise InvalidRequest(f"{name}: {source}.{code} does not refer to {res_type}")
+        steps, final, last = _resolve(source, rest)
+        return (Step("has", code, (source,)), *steps), final, last
+    head, dot, rest = name.partition(".")
+    if not dot:
+        return (), res_type, name
+    code, _, target = head.partition(":")
+    p = for_type(res_type).get(code)
+    if p is None or p.type != "reference":
+        raise InvalidRequest(f"{name}: {code!r} is not a reference parameter of {res_type}")
+    next_name = rest.split(".", 1)[0].split(":", 1)[0]
+    if target:
+        if target not in _types() or (p.targets and target not in p.targets):
+            raise InvalidRequest(f"{name}: {res_type}.{code} does not refer to {target!r}")
+        targets = (target,)
+    else:
+        targets = tuple(t for t in (p.targets or ()) if next_name == "_has" or next_name in for_type(t))
+    if not targets:
+        raise InvalidRequest(f"{name}: no target type of {res_type}.{code} has a parameter {next_name!r}")
+    last_steps: list[tuple[tuple[Step, ...], str, str]] = [_resolve(t, rest) for t in targets]
+    inner, final, last = last_steps[0]
+    if len(targets) > 1:
+        kinds = {for_type(t)[last.split(":")[0]].type for t in targets if not inner}
+        if inner or len(kinds) > 1:
+            raise InvalidRequest(f"{name}: ambiguous; name the target type ({code}:Type.{rest})")
+        final = targets[0]
+    return (Step("chain", code, targets), *inner), final, last
+
+
+def _types() -> frozenset[str]:
+    from helseflyt.interactions.types import resource_types
+
+    return frozenset(resource_types())
+
+
 def _criterion(
     out: ParsedSearch, registries: dict[str, dict[str, SearchParam]], raw_name: str, value: str
 ) -> None:
-    name, _, modifier = raw_name.partition(":")
-    if "." in name:
-        out.ignored.append((raw_name, "chained parameters are not supported yet"))
-        return
+    chains: dict[str, tuple[Step, ...]] = {}
+    if "." in raw_name or raw_name.startswith("_has:"):
+        finals = {}
+        for t in registries:
+            steps, final, last = _resolve(t, raw_name)
+            chains[t], finals[t] = steps, final
+        last_name = last
+        registries = {t: for_type(finals[t]) for t in registries}
+    else:
+        last_name = raw_name
+    name, _, modifier = last_name.partition(":")
     if name.startswith("_") and name not in (
         "_id",
         "_lastUpdated",
@@ -148,7 +263,7 @@ def _criterion(
         raise InvalidRequest(f"{raw_name}={value!r}: :missing takes true or false")
     for t, p in params.items():
         assert p is not None
-        out.criteria[t].append(Criterion(p, mod, values, raw_name))
+        out.criteria[t].append(Criterion(p, mod, values, raw_name, chains.get(t, ())))
     out.applied.append((raw_name, value))
 
 

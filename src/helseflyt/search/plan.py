@@ -26,15 +26,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from helseflyt.errors import InvalidRequest
+from helseflyt.fhir.model import compartment
 from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.search.index import index, reference_parts
-from helseflyt.search.parse import Criterion, ParsedSearch
+from helseflyt.search.parse import Criterion, Include, ParsedSearch
 from helseflyt.search.registry import for_type
 from helseflyt.search.values import date_range, decimal_range, normalise
-from helseflyt.storage.query import COLUMNS, Clause, SearchQuery, SortKey, Test
+from helseflyt.storage.query import COLUMNS, AnyClause, Chain, Clause, Reverse, SearchQuery, SortKey, Test
 
-__all__ = ["build_query", "clause", "sort_values"]
+__all__ = ["MAX_INCLUDE", "build_query", "clause", "compartment_clause", "include_queries", "sort_values"]
 
+COMPARTMENTS = ("Patient", "Encounter", "RelatedPerson", "Practitioner", "Device")
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _SORT_COLUMN = {
     "token": "value",
@@ -170,8 +172,18 @@ def _uri_tests(c: Criterion, raw: str) -> tuple[tuple[Test, ...], ...]:
     return ((Test("value", "=", value),),)
 
 
-def clause(c: Criterion, base_url: str = "") -> Clause:
-    """One criterion (its values ORed) as a storage clause."""
+def clause(c: Criterion, base_url: str = "") -> AnyClause:
+    """One criterion (its values ORed) as a storage clause, inside its chain if any."""
+    out: AnyClause = _terminal(c, base_url)
+    for step in reversed(c.chain):
+        if step.kind == "chain":
+            out = Chain(step.code, step.types, (out,))
+        else:
+            out = Reverse(step.types[0], (step.code,), (out,))
+    return out
+
+
+def _terminal(c: Criterion, base_url: str) -> Clause:
     p = c.param
     code = p.code
     if c.modifier == "missing":
@@ -281,3 +293,68 @@ def sort_values(
         ]
         out.append((max(found) if key.descending else min(found)) if found else None)
     return tuple(out)
+
+
+MAX_INCLUDE = 1000  # included resources per page
+
+
+def include_queries(inc: Include, sources: Sequence[Any], limit: int) -> list[SearchQuery]:
+    """The searches that find what ``inc`` includes for ``sources`` (resource versions
+    with ``type`` and ``id``): per source type, the resources they point to
+    (``_include``) or the resources of ``inc.source`` pointing to them (``_revinclude``)."""
+    by_type: dict[str, list[str]] = {}
+    for v in sources:
+        by_type.setdefault(v.type, []).append(v.id)
+    out = []
+    count = max(limit, 0)
+    for res_type, ids in by_type.items():
+        these = (Clause("resource", "_id", ((Test("res_id", "in", tuple(ids)),),)),)
+        if inc.reverse:
+            params = _references(inc.source, inc.code, res_type)
+            if params:
+                clauses = tuple(Chain(code, (res_type,), these) for code in params)
+                for c in clauses:  # one search per parameter: clauses are ANDed
+                    out.append(SearchQuery((inc.source,), (c,), count=count))
+            continue
+        if inc.source not in ("*", res_type):
+            continue
+        params = _references(res_type, inc.code, inc.target)
+        targets = sorted(
+            {t for code in params for t in (for_type(res_type)[code].targets or ())}
+            if inc.target is None
+            else {inc.target}
+        )
+        if params and targets:
+            out.append(SearchQuery(tuple(targets), (Reverse(res_type, params, these),), count=count))
+    return out
+
+
+def _references(res_type: str, code: str, target: str | None) -> tuple[str, ...]:
+    """Reference parameters of ``res_type`` named ``code`` (``*``: all) that may point to
+    ``target`` (None: anything)."""
+    params = for_type(res_type)
+    chosen = params.values() if code == "*" else [params[code]] if code in params else []
+    return tuple(
+        p.code
+        for p in chosen
+        if p.type == "reference" and (target is None or not p.targets or target in p.targets)
+    )
+
+
+def compartment_clause(focus: tuple[str, str], res_types: Sequence[str]) -> Clause:
+    """Membership of ``res_types`` in the compartment of ``focus`` (e.g. ``("Patient",
+    "123")``): one of the type's parameters of the official CompartmentDefinition
+    refers to the focal resource. :class:`InvalidRequest` if a type is not a member."""
+    kind, focal_id = focus
+    try:
+        members = compartment(kind)
+    except KeyError:
+        raise InvalidRequest(f"{kind} is not a compartment (R4 has {', '.join(COMPARTMENTS)})") from None
+    params: set[str] = set()
+    for res_type in res_types:
+        found = tuple(p for p in members.get(res_type, ()) if p in for_type(res_type))
+        if not found:
+            raise InvalidRequest(f"{res_type} is not in the {kind} compartment")
+        params.update(found)
+    target = (Test("target_type", "=", kind), Test("target_id", "=", focal_id))
+    return Clause("reference", tuple(sorted(params)), (target,))

@@ -28,7 +28,7 @@ compiles it to SQL (``storage/sql_search.py``); no FHIR semantics live in the co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from helseflyt.storage.base import ResourceVersion
 
@@ -69,6 +69,9 @@ class Chain:
     param: str
     target_types: tuple[str, ...]
     clauses: tuple[AnyClause, ...]
+    # Like a Clause's fields, for code that walks clauses looking at these two.
+    table: ClassVar[str] = "chain"
+    negate: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class Reverse:
     source_type: str
     params: tuple[str, ...]
     clauses: tuple[AnyClause, ...]
+    table: ClassVar[str] = "reverse"
+    negate: ClassVar[bool] = False
 
 
 AnyClause = Clause | Chain | Reverse

@@ -1,0 +1,161 @@
+"""Chaining, reverse chaining (``_has``), ``_include`` and ``_revinclude``, on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from helseflyt.http.testing import Client
+
+Put = Callable[[dict[str, Any]], dict[str, Any]]
+LOINC = "http://loinc.org"
+
+
+def search(client: Client, url: str) -> tuple[list[str], list[str]]:
+    """(matches, includes) as sorted ``Type/id``."""
+    r = client.get(url)
+    assert r.status_code == 200, r.text
+    entries = r.json().get("entry", [])
+
+    def of(mode: str) -> list[str]:
+        return sorted(
+            f"{e['resource']['resourceType']}/{e['resource']['id']}"
+            for e in entries
+            if e["search"]["mode"] == mode
+        )
+
+    return of("match"), of("include")
+
+
+def ids(client: Client, url: str) -> list[str]:
+    return [m.split("/")[1] for m in search(client, url)[0]]
+
+
+@pytest.fixture(autouse=True)
+def world(put: Put) -> None:
+    put({"resourceType": "Organization", "id": "org1", "name": "Tromsø legekontor"})
+    put({"resourceType": "Practitioner", "id": "gp1", "name": [{"family": "Lege"}]})
+    put({"resourceType": "Practitioner", "id": "gp2", "name": [{"family": "Doktor"}]})
+    put({"resourceType": "PractitionerRole", "id": "role1", "practitioner": {"reference": "Practitioner/gp1"},
+         "organization": {"reference": "Organization/org1"}})  # fmt: skip
+    put({"resourceType": "Patient", "id": "kari", "gender": "female", "name": [{"family": "Østby"}],
+         "identifier": [{"system": "urn:fnr", "value": "1"}],
+         "generalPractitioner": [{"reference": "Practitioner/gp1"}],
+         "managingOrganization": {"reference": "Organization/org1"}})  # fmt: skip
+    put({"resourceType": "Patient", "id": "ola", "gender": "male", "name": [{"family": "Nordmann"}],
+         "identifier": [{"system": "urn:fnr", "value": "2"}],
+         "generalPractitioner": [{"reference": "Practitioner/gp2"}]})  # fmt: skip
+    put(
+        {
+            "resourceType": "Group",
+            "id": "kari",
+            "type": "person",
+            "actual": True,
+            "name": "not the patient",
+            "identifier": [{"system": "urn:grp", "value": "g"}],
+        }
+    )
+    for oid, subject, code in [("o1", "Patient/kari", "8480-6"), ("o2", "Patient/kari", "8462-4"),
+                               ("o3", "Patient/ola", "8480-6"), ("o4", "Group/kari", "8480-6")]:  # fmt: skip
+        put({"resourceType": "Observation", "id": oid, "status": "final", "subject": {"reference": subject},
+             "code": {"coding": [{"system": LOINC, "code": code}]}})  # fmt: skip
+    put({"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "AMB"},
+         "subject": {"reference": "Patient/kari"},
+         "participant": [{"individual": {"reference": "Practitioner/gp1"}}]})  # fmt: skip
+    put({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/kari"},
+         "encounter": {"reference": "Encounter/e1"}, "code": {"coding": [{"code": "flu"}]}})  # fmt: skip
+
+
+def test_chain(client: Client) -> None:
+    assert ids(client, "Observation?subject:Patient.name=østby") == ["o1", "o2"]
+    assert ids(client, "Observation?subject:Patient.identifier=urn:fnr|2") == ["o3"]
+    assert ids(client, "Observation?patient.gender=female") == ["o1", "o2"]
+    assert ids(client, "Observation?subject:Group.identifier=urn:grp|g") == ["o4"]
+    assert ids(client, "Observation?subject.identifier=urn:fnr|1") == ["o1", "o2"]  # Group/kari has none
+    assert ids(client, "Patient?general-practitioner.name=lege") == ["kari"]
+    assert ids(client, "Patient?general-practitioner:Practitioner.name=doktor") == ["ola"]
+    # depth 2 and 3
+    assert ids(client, "Observation?subject:Patient.general-practitioner.name=lege") == ["o1", "o2"]
+    assert ids(client, "Condition?encounter.subject:Patient.organization.name=tromsø") == ["c1"]
+    assert ids(client, "Observation?subject:Patient.name=østby&code=8462-4") == ["o2"]
+    assert ids(client, "Observation?subject:Patient.name=nobody") == []
+
+
+def test_has(client: Client) -> None:
+    assert ids(client, f"Patient?_has:Observation:patient:code={LOINC}|8480-6") == ["kari", "ola"]
+    assert ids(client, "Patient?_has:Observation:patient:code=8462-4") == ["kari"]
+    assert ids(client, "Patient?_has:Condition:subject:code=flu&gender=female") == ["kari"]
+    assert ids(client, "Practitioner?_has:Encounter:practitioner:_has:Condition:encounter:code=flu") == [
+        "gp1"
+    ]
+    assert ids(client, "Practitioner?_has:PractitionerRole:practitioner:organization.name=tromsø") == ["gp1"]
+    assert ids(client, "Patient?_has:Observation:patient:code=none") == []
+
+
+def test_chain_errors(client: Client) -> None:
+    assert client.get("Observation?code.name=x").status_code == 400  # not a reference
+    strict = {"Prefer": "handling=strict"}
+    assert client.get("Observation?subject:Patient.nonsense=x", headers=strict).status_code == 400
+    assert client.get("Observation?subject:Organization.name=x").status_code == 400  # not a target
+    assert client.get("Patient?_has:Observation:nonsense:code=x").status_code == 400
+    assert client.get("Patient?_has:Observation=x").status_code == 400
+
+
+def test_include(client: Client) -> None:
+    matches, included = search(client, "Observation?code=8462-4&_include=Observation:subject")
+    assert matches == ["Observation/o2"] and included == ["Patient/kari"]
+    _, included = search(client, "Observation?_include=Observation:subject:Group")
+    assert included == ["Group/kari"]
+    _, included = search(client, "Observation?_id=o1,o3&_include=Observation:patient")
+    assert included == ["Patient/kari", "Patient/ola"]
+    _, included = search(client, "Encounter?_include=*")
+    assert included == ["Patient/kari", "Practitioner/gp1"]
+    # not iterated: the patient's practitioner stays out; iterated: it comes in
+    url = "Observation?_id=o1&_include=Observation:subject&_include=Patient:general-practitioner"
+    assert client.get(url).status_code == 400  # Patient is not searched here
+    _, included = search(client, url.replace("_include=Patient", "_include:iterate=Patient"))
+    assert included == ["Patient/kari", "Practitioner/gp1"]
+
+
+def test_revinclude(client: Client) -> None:
+    matches, included = search(client, "Patient?_id=kari&_revinclude=Observation:subject")
+    assert matches == ["Patient/kari"] and included == [
+        "Observation/o1",
+        "Observation/o2",
+    ]  # not Group/kari's
+    _, included = search(client, "Patient?_revinclude=Condition:*")
+    assert included == ["Condition/c1"]
+    url = "Patient?_id=kari&_revinclude=Encounter:subject&_revinclude:iterate=Condition:encounter"
+    _, included = search(client, url)
+    assert included == ["Condition/c1", "Encounter/e1"]
+    matches, included = search(client, "Practitioner?_id=gp1&_revinclude=PractitionerRole:practitioner"
+                                "&_include:iterate=PractitionerRole:organization")  # fmt: skip
+    assert included == ["Organization/org1", "PractitionerRole/role1"]
+
+
+def test_include_errors(client: Client) -> None:
+    assert client.get("Observation?_include=Observation").status_code == 400
+    assert client.get("Observation?_include=Observation:code").status_code == 400
+    assert client.get("Observation?_include=Nope:subject").status_code == 400
+
+
+def test_compartment(client: Client) -> None:
+    assert ids(client, "Patient/kari/Observation") == ["o1", "o2"]
+    assert ids(client, "Patient/kari/Observation?code=8462-4") == ["o2"]
+    assert ids(client, "Patient/ola/Observation") == ["o3"]
+    assert ids(client, "Patient/kari/Encounter") == ["e1"]
+    assert ids(client, "Patient/kari/Condition?_include=Condition:encounter") == ["c1"]
+    assert ids(client, "Practitioner/gp1/Encounter") == ["e1"]
+    assert ids(client, "Encounter/e1/Condition") == ["c1"]
+    assert ids(client, "Patient/nobody/Observation") == []
+    b = client.get("Patient/kari/Observation?_count=1").json()
+    assert b["total"] == 2 and b["link"][0]["url"].startswith(
+        "http://testserver/fhir/Patient/kari/Observation?"
+    )
+    nxt = next(link["url"] for link in b["link"] if link["relation"] == "next")
+    assert [e["resource"]["id"] for e in client.get(nxt).json()["entry"]] == ["o2"]
+    assert client.get("Patient/kari/Organization").status_code == 400  # not in the compartment
+    assert client.get("Observation/o1/Patient").status_code == 400  # not a compartment
+    assert client.get("Patient/kari/Nonsense").status_code == 404
