@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from helseflyt.fhir.fhirpath import FHIRPathError, FPDateTime, Node, Quantity
+from helseflyt.search.fastpath import Fast, Slow, compile_fast
 from helseflyt.search.registry import SearchParam, for_type
 from helseflyt.search.values import MAX_MICROS, MIN_MICROS, date_range, normalise
 from helseflyt.storage.base import IndexRow
@@ -272,8 +273,11 @@ _CONVERT: dict[str, Emit] = {
 
 
 @cache
-def _plan(res_type: str) -> tuple[tuple[Any, tuple[tuple[Emit, str, str | None], ...]], ...]:
-    """Per distinct expression: the compiled expression and its (converter, code, filter)s."""
+def _plan(
+    res_type: str,
+) -> tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...]], ...]:
+    """Per distinct expression: the compiled expression, its dict-walk fast path (or
+    None, see :mod:`helseflyt.search.fastpath`) and its (converter, code, filter)s."""
     groups: dict[str, tuple[Any, list[tuple[Emit, str, str | None]]]] = {}
     params: dict[str, SearchParam] = for_type(res_type)
     for code, p in params.items():
@@ -287,15 +291,29 @@ def _plan(res_type: str) -> tuple[tuple[Any, tuple[tuple[Emit, str, str | None],
         groups.setdefault("identifier", (fhirpath.compile("identifier"), []))[1].append(
             (_token, "identifier", None)
         )
-    return tuple((compiled, tuple(emits)) for compiled, emits in groups.values())
+    return tuple(
+        (compiled, compile_fast(res_type, expression), tuple(emits))
+        for expression, (compiled, emits) in groups.items()
+    )
 
 
 def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
-    """The search index rows of ``resource`` (current version of type ``res_type``)."""
+    """The search index rows of ``resource`` (current version of type ``res_type``),
+    each distinct row once (a repeated row would only cost writes: every query tests
+    for existence or takes a min/max)."""
     out: list[IndexRow] = []
-    for compiled, emits in _plan(res_type):
+    keys = set(resource)
+    for compiled, fast, emits in _plan(res_type):
         try:
-            nodes = compiled.evaluate_nodes(resource)
+            if fast is not None:
+                if fast.trigger is not None and fast.trigger.isdisjoint(keys):
+                    continue
+                try:
+                    nodes = fast.evaluate(resource)
+                except Slow:
+                    nodes = compiled.evaluate_nodes(resource)
+            else:
+                nodes = compiled.evaluate_nodes(resource)
         except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError) as exc:
             log.debug("index %s: %s failed: %s", res_type, compiled.text, exc)
             continue
@@ -304,4 +322,4 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
         for emit, code, only in emits:
             for node in nodes:
                 emit(code, node, only, out)
-    return out
+    return list(dict.fromkeys(out))
