@@ -402,7 +402,7 @@ def run_cell(cell: Cell, item: str, interaction: str) -> None:
         if not refused:
             assert (key in found) is want
             assert totals and totals[0] == len(found)
-        found, _ = cell.walk("_history", _count="3")
+        found, _ = cell.walk("_history", _count="10")
         if not refused:
             assert (key in found) is want
     elif interaction == "batch":

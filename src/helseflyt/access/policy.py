@@ -32,6 +32,7 @@ short transaction of their own.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
@@ -50,6 +51,8 @@ from helseflyt.storage.sql_access import (
     GuardedStore,
     GuardedTransaction,
     active_grants,
+    care_patients,
+    controls,
     insert_grants,
     patients_of,
     patients_with_identifier,
@@ -85,13 +88,51 @@ class NoBasis(FhirError):
 class PolicySettings:
     care_days: int = 90  # an Encounter/EpisodeOfCare ended this recently still counts
     emergency_hours: float = 4.0  # how long an emergency grant lasts
+    care_cache_seconds: float = 60.0  # how long a practitioner's care-relationship list is reused
+    care_cache_limit: int = 20_000  # longer lists are not cached (checked in SQL instead)
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any]) -> PolicySettings:
         return cls(
             care_days=int(extra.get("access_care_days", 90)),
             emergency_hours=float(extra.get("access_emergency_hours", 4.0)),
+            care_cache_seconds=float(extra.get("access_care_cache_seconds", 60.0)),
         )
+
+
+class CareCache:
+    """Each practitioner's care-relationship patients (encounters, episodes, care teams),
+    reused for ``care_cache_seconds``: a new Encounter opens access within that time. The
+    citizen controls (reservation, blokkering, sperring) are never cached.
+
+    Concurrency: one lock around a small dict; entries are immutable tuples."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[Any, ...], tuple[float, tuple[str, ...] | None]] = {}
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], tuple[str, ...] | None], ttl: float) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            found = self._entries.get(key)
+        if found is not None and found[0] > now:
+            return found[1]
+        value = compute()
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[key] = (now + ttl, value)
+        return value
+
+    def forget(self, hpr: str | None) -> None:
+        """Drop a practitioner's entries (after they write: their own new Encounter counts at once)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[1] == hpr]:
+                del self._entries[key]
+
+
+CARE_CACHE = CareCache()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -140,7 +181,9 @@ class RequestPolicy:
             care_since=now - self.settings.care_days * _DAY,
         )
         self._granted: set[str] = set()
+        self._asked: list[str] = []  # the patients in question of this request's search
         self._grants_checked = False
+        self._care_done = False
         self.state["access"] = self._decision()
 
     # -- the decision ---------------------------------------------------------------------
@@ -175,8 +218,33 @@ class RequestPolicy:
             return {"basis": self.basis, "reason": self.reason, "purpose": PURPOSE.get(self.basis, "TREAT")}
         return {"basis": None, "reason": None, "purpose": "TREAT"}
 
+    def _with_care(self, conn: Any) -> None:
+        """Once per request: the patients with citizen controls (live, same snapshot as the
+        reads) and the (cached) care-relationship patients."""
+        if self._care_done:
+            return
+        self._care_done = True
+        if self.role != "patient":
+            self.base = controls(conn, self.base)
+        if self.role != "practitioner":
+            return
+        if self.settings.care_cache_seconds <= 0:
+            return
+        f = self.base
+        where = getattr(self.store, "url", id(self.store))
+        key = (where, f.hpr, f.orgnrs, self.settings.care_days, f.care_since // 60_000_000)
+
+        def compute() -> tuple[str, ...] | None:
+            found = care_patients(conn, f, self.settings.care_cache_limit)
+            return None if found is None else tuple(found)
+
+        ids = CARE_CACHE.get(key, compute, self.settings.care_cache_seconds)
+        if ids is not None:
+            self.base = replace(self.base, care_ids=ids)
+
     def _note_grants(self, conn: Any) -> None:
         """While a practitioner holds an emergency grant, flag each request for review."""
+        self._with_care(conn)
         if self._grants_checked or self.actor is None or self.basis:
             return
         self._grants_checked = True
@@ -217,7 +285,8 @@ class RequestPolicy:
         self._note_grants(reader.conn)
         if not self.basis:
             return self.base
-        ids = self._patients_in_question(reader, query)
+        ids = self._patients_in_question(reader, query) or self._asked
+        self._asked = ids  # _include/_revinclude queries of the same request keep them
         if not ids and not self.base.declared_nin:
             raise NoBasis(
                 f"{HEADER_BASIS} applies to the patient in question: search with patient=... "
@@ -311,6 +380,10 @@ class RequestPolicy:
 
     def after_write(self, tx: Any, res_type: str, res_id: str) -> None:
         """A patient writes only into their own record (checked on the new index rows)."""
+        if self.role == "practitioner" and res_type in ("Encounter", "EpisodeOfCare", "CareTeam"):
+            CARE_CACHE.forget(self.principal.hpr)
+            self.base = replace(self.base, care_ids=None)
+            self._care_done = False
         if self.role == "patient" and not visible(tx.conn, self.base, res_type, res_id):
             raise NoBasis(f"a patient may write only in their own record ({res_type} is outside it)")
 

@@ -107,6 +107,14 @@ class AccessFilter:
     declared_nin: str | None = None  # ... and the Patients with this identifier
     now: int = 0  # epoch µs
     care_since: int = 0  # epoch µs: an encounter/episode ended after this is "recent"
+    # The patients of the care relationships through encounters, episodes and care teams,
+    # computed ahead (care_patients) and cached by the policy; None = a subquery instead.
+    care_ids: tuple[str, ...] | None = None
+    # The patients with an active reservation / sperring / blokkering of this practitioner,
+    # read per request (controls()) in the same snapshot; None = correlated subqueries.
+    reserved_ids: tuple[str, ...] | None = None
+    locking_ids: tuple[str, ...] | None = None
+    blocking_ids: tuple[str, ...] | None = None
 
 
 class _Sql:
@@ -166,18 +174,31 @@ def _token_is(alias: str, res_type: str, key: str, param: str, values: Sequence[
     )
 
 
-def _episode(kind: str, org_param: str, active: Sequence[str], pid: str, f: AccessFilter, q: _Sql) -> str:
-    """An active or recent Encounter/EpisodeOfCare of the patient at the practitioner's org."""
+def _episodes(kind: str, org_param: str, active: Sequence[str], f: AccessFilter, q: _Sql) -> str:
+    """Patients with an active or recent Encounter/EpisodeOfCare at the practitioner's org
+    (a set: the database computes it once per statement, from the org's encounters)."""
     return (
-        f"EXISTS (SELECT 1 FROM reference_index ce WHERE ce.res_type = '{kind}' AND ce.param = 'patient'"
-        f" AND ce.target_type = 'Patient' AND ce.target_id = {pid}"
-        f" AND EXISTS (SELECT 1 FROM reference_index cs WHERE cs.res_type = '{kind}'"
-        f" AND cs.res_id = ce.res_id AND cs.param = '{org_param}' AND cs.target_type = 'Organization'"
+        f"SELECT ce.target_id FROM reference_index ce WHERE ce.res_type = '{kind}' AND ce.param = 'patient'"
+        " AND ce.target_type = 'Patient' AND ce.res_id IN (SELECT cs.res_id FROM reference_index cs"
+        f" WHERE cs.res_type = '{kind}' AND cs.param = '{org_param}' AND cs.target_type = 'Organization'"
         f" AND cs.target_id IN ({_orgs(f, q)}))"
         f" AND NOT {_token_is('cv', kind, 'ce.res_id', 'status', _VOID, q)}"
         f" AND (EXISTS (SELECT 1 FROM date_index cd WHERE cd.res_type = '{kind}' AND cd.res_id = ce.res_id"
         f" AND cd.param = 'date' AND cd.high >= {q.marks([f.care_since])})"
-        f" OR {_token_is('ca', kind, 'ce.res_id', 'status', active, q)}))"
+        f" OR {_token_is('ca', kind, 'ce.res_id', 'status', active, q)})"
+    )
+
+
+def _care_teams(f: AccessFilter, q: _Sql) -> str:
+    """Patients of an active CareTeam with the practitioner (or one of their roles) in it."""
+    return (
+        "SELECT ct.target_id FROM reference_index ct WHERE ct.res_type = 'CareTeam'"
+        " AND ct.param = 'patient' AND ct.target_type = 'Patient'"
+        " AND ct.res_id IN (SELECT cm.res_id FROM reference_index cm WHERE cm.res_type = 'CareTeam'"
+        " AND cm.param = 'participant'"
+        f" AND ((cm.target_type = 'Practitioner' AND cm.target_id IN ({_practitioners(f, q)}))"
+        f" OR (cm.target_type = 'PractitionerRole' AND cm.target_id IN ({_roles(f, q)}))))"
+        f" AND {_token_is('cx', 'CareTeam', 'ct.res_id', 'status', ('active',), q)}"
     )
 
 
@@ -186,19 +207,17 @@ def _basis(pid: str, f: AccessFilter, q: _Sql) -> str:
     if f.declared_any:
         return "1 = 1"
     ors: list[str] = []
+    sets = []
     if f.orgnrs:
-        ors.append(_episode("Encounter", "service-provider", _ACTIVE_ENCOUNTER, pid, f, q))
-        ors.append(_episode("EpisodeOfCare", "organization", _ACTIVE_EPISODE, pid, f, q))
+        sets.append(_episodes("Encounter", "service-provider", _ACTIVE_ENCOUNTER, f, q))
+        sets.append(_episodes("EpisodeOfCare", "organization", _ACTIVE_EPISODE, f, q))
     if f.hpr:
-        ors.append(
-            "EXISTS (SELECT 1 FROM reference_index ct WHERE ct.res_type = 'CareTeam'"
-            f" AND ct.param = 'patient' AND ct.target_type = 'Patient' AND ct.target_id = {pid}"
-            f" AND {_token_is('cx', 'CareTeam', 'ct.res_id', 'status', ('active',), q)}"
-            " AND EXISTS (SELECT 1 FROM reference_index cm WHERE cm.res_type = 'CareTeam'"
-            " AND cm.res_id = ct.res_id AND cm.param = 'participant'"
-            f" AND ((cm.target_type = 'Practitioner' AND cm.target_id IN ({_practitioners(f, q)}))"
-            f" OR (cm.target_type = 'PractitionerRole' AND cm.target_id IN ({_roles(f, q)})))))"
-        )
+        sets.append(_care_teams(f, q))
+    if f.care_ids is not None:
+        if f.care_ids:
+            ors.append(f"{pid} IN ({q.marks(f.care_ids)})")
+    elif sets:
+        ors.append(f"{pid} IN ({' UNION '.join(sets)})")
     gp = []
     if f.hpr:
         gp.append(f"(gp.target_type = 'Practitioner' AND gp.target_id IN ({_practitioners(f, q)}))")
@@ -254,13 +273,21 @@ def _control(pid: str, code: str, q: _Sql, extra: str = "") -> str:
     )
 
 
-def _reserved(pid: str, q: _Sql) -> str:
+def _among(pid: str, ids: tuple[str, ...], q: _Sql) -> str:
+    return f"{pid} IN ({q.marks(ids)})" if ids else "1 = 0"
+
+
+def _reserved(pid: str, f: AccessFilter, q: _Sql) -> str:
+    if f.reserved_ids is not None:
+        return _among(pid, f.reserved_ids, q)
     return _control(pid, cc.RESERVATION, q)
 
 
 def _blocked(pid: str, f: AccessFilter, q: _Sql) -> str:
     if not f.hpr:
         return "1 = 0"
+    if f.blocking_ids is not None:
+        return _among(pid, f.blocking_ids, q)
     by_hpr = (
         "EXISTS (SELECT 1 FROM token_index kb WHERE kb.res_type = 'Consent' AND kb.res_id = kc.res_id"
         f" AND kb.param = 'actor:identifier' AND kb.system = {q.marks([HPR])}"
@@ -274,7 +301,7 @@ def _blocked(pid: str, f: AccessFilter, q: _Sql) -> str:
     return _control(pid, cc.BLOCKING, q, f" AND ({by_hpr} OR {by_ref})")
 
 
-def _locked(alias: str, pid: str, q: _Sql) -> str:
+def _locked(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
     """Resource ``alias`` is sperret for patient ``pid``: a NORS label or a sperring Consent."""
     label = (
         f"EXISTS (SELECT 1 FROM token_index sl WHERE sl.res_type = {alias}.res_type"
@@ -298,16 +325,20 @@ def _locked(alias: str, pid: str, q: _Sql) -> str:
         " OR EXISTS (SELECT 1 FROM reference_index sx WHERE sx.res_type = 'Consent' AND sx.res_id = kc.res_id"
         " AND sx.param = 'data' AND sx.target_type = {a}.res_type AND sx.target_id = {a}.res_id))"
     ).replace("{a}", alias)
+    if f.locking_ids is not None:
+        if not f.locking_ids:
+            return label
+        return f"({label} OR ({_among(pid, f.locking_ids, q)} AND {_control(pid, cc.SPERRING, q, covers)}))"
     return f"({label} OR {_control(pid, cc.SPERRING, q, covers)})"
 
 
 def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
     """Patient ``pid`` of resource ``alias`` does not stop the principal from seeing it."""
     if f.role == "system":
-        return f"NOT {_reserved(pid, q)}"
+        return f"NOT {_reserved(pid, f, q)}"
     if f.role == "patient":
         return f"{pid} IN ({_own_patients(f.pid, q)})"
-    parts = [_basis(pid, f, q), f"NOT {_reserved(pid, q)}", f"NOT {_blocked(pid, f, q)}"]
+    parts = [_basis(pid, f, q), f"NOT {_reserved(pid, f, q)}", f"NOT {_blocked(pid, f, q)}"]
     opened = [_declared(pid, f, q)] if f.opens_locked else []  # FORHOYET_* for the patient in question
     if f.actor:  # an emergency grant with FORHOYET_AKUTT opens locks too
         opened.append(
@@ -316,7 +347,7 @@ def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
             " AND al.basis = 'FORHOYET_AKUTT')"
         )
     if "1 = 1" not in opened:
-        parts.append(f"(NOT {_locked(alias, pid, q)}{''.join(' OR ' + o for o in opened)})")
+        parts.append(f"(NOT {_locked(alias, pid, f, q)}{''.join(' OR ' + o for o in opened)})")
     return "(" + " AND ".join(parts) + ")"
 
 
@@ -343,6 +374,8 @@ def _predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, q: _Sql
     known = list(types) if types is not None else None
     ors: list[str] = []
     if f.role == "system":
+        if f.reserved_ids == ():
+            return "1 = 1"  # nobody has a reservation
         if known is None or "Patient" in known:
             ors.append(f"({alias}.res_type = 'Patient' AND {_patient_ok(alias, alias + '.res_id', f, q)})")
         tail = f" AND NOT {_patient_ok(alias, 'lp.target_id', f, q)}"
@@ -354,10 +387,15 @@ def _predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, q: _Sql
     if linked:
         narrowed = linked if known is not None else None
         tail = f" AND NOT {_patient_ok(alias, 'lp.target_id', f, q)}"
-        ors.append(
-            f"({alias}.res_type IN ({q.marks(linked)}) AND {_linked(alias, narrowed, q)}"
-            f" AND NOT {_linked(alias, narrowed, q, tail)})"
-        )
+        some = _linked(alias, narrowed, q)
+        if f.role == "patient" and len(linked) == 1:  # let the database start from the compartment
+            some = (
+                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE lo.target_id IN"
+                f" ({_own_patients(f.pid, q)}) AND lo.target_type = 'Patient'"
+                f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
+            )
+        every = _linked(alias, narrowed, q, tail)
+        ors.append(f"({alias}.res_type IN ({q.marks(linked)}) AND {some} AND NOT {every})")
     public = sorted(PUBLIC_TYPES if known is None else PUBLIC_TYPES & set(known))
     if public:
         ors.append(f"{alias}.res_type IN ({q.marks(public)})")
@@ -375,6 +413,69 @@ def visible(conn: Any, f: AccessFilter, res_type: str, res_id: str) -> bool:
         f"SELECT 1 FROM resource_current c WHERE c.res_type = ? AND c.res_id = ? AND NOT c.deleted AND {cond}"
     )
     return bool(conn.query(sql, args))
+
+
+def care_patients(conn: Any, f: AccessFilter, limit: int) -> list[str] | None:
+    """The Patient ids of the practitioner's care relationships through encounters,
+    episodes of care and care teams (not the GP list: that is checked per patient), or
+    None if there are more than ``limit``."""
+    q = _Sql()
+    sets = []
+    if f.orgnrs:
+        sets.append(_episodes("Encounter", "service-provider", _ACTIVE_ENCOUNTER, f, q))
+        sets.append(_episodes("EpisodeOfCare", "organization", _ACTIVE_EPISODE, f, q))
+    if f.hpr:
+        sets.append(_care_teams(f, q))
+    if not sets:
+        return []
+    args: list[Any] = []
+    sql = q.finish(f"SELECT DISTINCT x.target_id FROM ({' UNION '.join(sets)}) x LIMIT ?", args)
+    rows = conn.query(sql, [*args, limit + 1])
+    return None if len(rows) > limit else sorted(r[0] for r in rows if r[0])
+
+
+def controls(conn: Any, f: AccessFilter, limit: int = 2000) -> AccessFilter:
+    """``f`` with the patients of active citizen controls filled in (reservation;
+    sperring and this practitioner's blokkering for practitioners), each left None when
+    more than ``limit``: then the SQL checks per patient instead."""
+
+    def patients(code: str, extra: str = "") -> tuple[str, ...] | None:
+        q = _Sql()
+        args: list[Any] = []
+        sql = q.finish(
+            "SELECT DISTINCT kc.target_id FROM token_index kk JOIN reference_index kc"
+            " ON kc.res_type = 'Consent' AND kc.res_id = kk.res_id AND kc.param = 'patient'"
+            " AND kc.target_type = 'Patient' WHERE kk.res_type = 'Consent' AND kk.param = 'category'"
+            f" AND kk.value = {q.marks([code])} AND kk.system = {q.marks([cc.CONTROL_SYSTEM])}"
+            f" AND {_token_is('ks', 'Consent', 'kc.res_id', 'status', ('active',), q)}{extra} LIMIT ?",
+            args,
+        )
+        rows = conn.query(sql, [*args, limit + 1])
+        return None if len(rows) > limit else tuple(sorted(r[0] for r in rows if r[0]))
+
+    found: dict[str, Any] = {"reserved_ids": patients(cc.RESERVATION)}
+    if f.role == "practitioner":
+        found["locking_ids"] = patients(cc.SPERRING)
+        if f.hpr:
+            by = (
+                " AND (EXISTS (SELECT 1 FROM token_index kb WHERE kb.res_type = 'Consent'"
+                " AND kb.res_id = kc.res_id AND kb.param = 'actor:identifier'"
+                f" AND kb.system = '{HPR}' AND kb.value = '{_literal(f.hpr)}')"
+                " OR EXISTS (SELECT 1 FROM reference_index kr WHERE kr.res_type = 'Consent'"
+                " AND kr.res_id = kc.res_id AND kr.param = 'actor' AND kr.target_type = 'Practitioner'"
+                " AND kr.target_id IN (SELECT hp.res_id FROM token_index hp"
+                " WHERE hp.res_type = 'Practitioner'"
+                f" AND hp.param = 'identifier' AND hp.system = '{HPR}' AND hp.value = '{_literal(f.hpr)}')))"
+            )
+            found["blocking_ids"] = patients(cc.BLOCKING, by)
+    return replace(f, **found)
+
+
+def _literal(value: str) -> str:
+    """An HPR-number as an SQL literal (digits only: the token validator checked it)."""
+    if not value.isdigit():
+        raise ValueError(f"HPR-number {value!r} is not digits")
+    return value
 
 
 def patients_of(conn: Any, res_type: str, res_id: str) -> list[str]:

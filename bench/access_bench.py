@@ -1,0 +1,222 @@
+"""The cost of authorisation + audit on typical searches, per backend.
+
+    .venv/bin/python bench/access_bench.py [--limit N] [--queries Q]
+                                           [--backends sqlite,postgres] [--postgres URL]
+
+Loads the Synthea sample with the full search indexer, gives the organisation with the
+most encounters a Norwegian organisasjonsnummer and one of its patients a
+fødselsnummer, then runs searches of ``bench/search_bench.py`` through the ASGI app
+in-process (``helseflyt.http.testing.Client``):
+
+* ``open``: open development mode, no audit trail (the baseline);
+* ``system`` / ``practitioner`` / ``patient``: bearer token (validated), authorisation
+  filter in SQL and the audit trail on. The practitioner works at that organisation
+  (care relationship through its encounters; ``access_care_days`` is set to 100 years
+  because Synthea's encounters are old); the patient token is that one patient's.
+
+It prints p50/p99 per query and actor and the added latency at p50 against ``open``.
+With ``--reader`` it also times ``Reader.search`` with and without the practitioner's
+filter (the SQL cost alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from storage_bench import POSTGRES, synthea_resources
+
+from helseflyt.access.principal import CLAIM_HPR, CLAIM_ORGNR_CHILD, CLAIM_ORGNR_PARENT, CLAIM_PID
+from helseflyt.access.testing import AUDIENCE, ISSUER, TestIssuer
+from helseflyt.app import create_app
+from helseflyt.http.testing import Client
+from helseflyt.search.index import index
+from helseflyt.search.parse import parse
+from helseflyt.search.plan import build_query
+from helseflyt.settings import Settings
+from helseflyt.storage import Store, open_store
+from helseflyt.storage.sql_access import AccessFilter
+from helseflyt.storage.testing import drop_schema, with_schema
+
+ORGNR, FNR, HPR = "974703475", "13116900216", "565501879"
+ORGNR_SYSTEM, FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.101", "urn:oid:2.16.578.1.12.4.1.4.1"
+QUERIES = [
+    ("Observation", [("code", "http://loinc.org|8302-2"), ("_sort", "-date"), ("_count", "10")]),
+    ("Condition", [("clinical-status", "active")]),
+    ("Patient", [("name", "a")]),
+    ("Encounter", [("date", "ge2015-01-01"), ("date", "lt2016-01-01")]),
+    ("Observation", [("value-quantity", "gt100")]),
+    ("Encounter", [("date", "ge2015-01-01"), ("date", "lt2016-01-01"), ("_include", "Encounter:subject")]),
+]
+
+
+@contextmanager
+def store_for(backend: str, pg: str) -> Iterator[Store]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(f"sqlite:///{tmp}/bench.db", indexer=index)
+            try:
+                yield store
+            finally:
+                store.close()
+        return
+    schema = f"hf_abench_{uuid.uuid4().hex[:12]}"
+    store = open_store(with_schema(pg, schema), indexer=index)
+    try:
+        yield store
+    finally:
+        store.close()
+        drop_schema(pg, schema)
+
+
+def resolve(items: list[Any]) -> list[Any]:
+    """Synthea's ``urn:uuid:`` references as ``Type/id`` (what a transaction would make of
+    them), so that resources link to their patients."""
+    where = {f"urn:uuid:{i}": f"{t}/{i}" for t, i, _ in items}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: walk(v) for k, v in value.items()}
+            ref = out.get("reference")
+            if isinstance(ref, str) and ref in where:
+                out["reference"] = where[ref]
+            return out
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return [(t, i, walk(r)) for t, i, r in items]
+
+
+def prepare(store: Store, items: list[Any]) -> tuple[str, str]:
+    """Load; give the busiest serviceProvider an orgnr and one of its patients an FNR."""
+    items = resolve(items)
+    for at in range(0, len(items), 1000):
+        with store.transaction() as tx:
+            tx.put_many(items[at : at + 1000])
+    with store.reader() as r:
+        conn = r.conn  # type: ignore[attr-defined]
+        org, _ = conn.query(
+            "SELECT target_id, count(*) FROM reference_index WHERE res_type = 'Encounter'"
+            " AND param = 'service-provider' AND target_type = 'Organization'"
+            " GROUP BY target_id ORDER BY count(*) DESC LIMIT 1"
+        )[0]
+        (patient,) = conn.query(
+            "SELECT p.target_id FROM reference_index p JOIN reference_index s ON s.res_type = p.res_type"
+            " AND s.res_id = p.res_id WHERE p.res_type = 'Encounter' AND p.param = 'patient'"
+            " AND s.param = 'service-provider' AND s.target_id = ? ORDER BY p.target_id LIMIT 1",
+            [org],
+        )[0]
+        org_body = json.loads(r.read("Organization", org).body)  # type: ignore[union-attr]
+        pat_body = json.loads(r.read("Patient", patient).body)  # type: ignore[union-attr]
+    org_body.setdefault("identifier", []).append({"system": ORGNR_SYSTEM, "value": ORGNR})
+    pat_body.setdefault("identifier", []).append({"system": FNR_SYSTEM, "value": FNR})
+    with store.transaction() as tx:
+        tx.put("Organization", org, org_body)
+        tx.put("Patient", patient, pat_body)
+    return org, patient
+
+
+def p(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--postgres", default=POSTGRES)
+    ap.add_argument("--reader", action="store_true", help="also time Reader.search with/without the filter")
+    args = ap.parse_args()
+    items = synthea_resources(args.limit)
+    print(f"{len(items)} resources")
+    issuer = TestIssuer()
+    tokens = {
+        "system": issuer.claims("system", scope="system/*.rs"),
+        "practitioner": issuer.claims(
+            "practitioner", **{CLAIM_HPR: HPR, CLAIM_ORGNR_PARENT: ORGNR, CLAIM_ORGNR_CHILD: None}
+        ),
+        "patient": issuer.claims("patient", **{CLAIM_PID: FNR}),
+    }
+    for backend in args.backends.split(","):
+        with store_for(backend, args.postgres) as store, tempfile.TemporaryDirectory() as tmp:
+            org, patient = prepare(store, items)
+            jwks = Path(tmp) / "jwks.json"
+            jwks.write_text(json.dumps(issuer.jwks()))
+            extra = {"access_care_days": 36500}
+            open_app = create_app(Settings(data_dir=tmp, extra=extra), store=store, audit=False)
+            secure = Settings(
+                data_dir=tmp,
+                auth="jwks",
+                auth_jwks=str(jwks),
+                auth_issuer=ISSUER,
+                auth_audience=AUDIENCE,
+                extra=extra,
+            )
+            with Client(open_app) as plain, Client(create_app(secure, store=store)) as api:
+                for res_type, pairs in QUERIES:
+                    text = "&".join(f"{k}={v}" for k, v in pairs)
+                    results: dict[str, tuple[float, float, int]] = {}
+                    for actor in ("open", "system", "practitioner", "patient"):
+                        client = plain if actor == "open" else api
+                        samples = []
+                        hits = 0
+                        for _ in range(args.queries):
+                            headers = {}
+                            if actor != "open":  # a fresh token per request: validation is part of the cost
+                                claims = {**tokens[actor], "jti": uuid.uuid4().hex}
+                                headers["authorization"] = f"Bearer {issuer.token(claims)}"
+                            start = time.perf_counter()
+                            response = client.get(res_type, params=pairs, headers=headers)
+                            samples.append(time.perf_counter() - start)
+                            assert response.status_code == 200, response.text
+                            hits = len(response.json().get("entry", ()))
+                        results[actor] = (p(samples, 50), p(samples, 99), hits)
+                    base = results["open"][0]
+                    for actor, (p50, p99, hits) in results.items():
+                        extra_pct = "" if actor == "open" else f"  {100 * (p50 - base) / base:+6.1f}% p50"
+                        print(
+                            f"{backend:8} {res_type}?{text:58} {actor:12} {hits:>3} hits"
+                            f"  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms{extra_pct}"
+                        )
+                if args.reader:
+                    now = int(time.time() * 1e6)
+                    f = AccessFilter(
+                        role="practitioner",
+                        hpr=HPR,
+                        orgnrs=(ORGNR,),
+                        actor=f"hpr:{HPR}",
+                        now=now,
+                        care_since=now - 36500 * 86_400_000_000,
+                    )
+                    for res_type, pairs in QUERIES[:5]:
+                        query = build_query(parse(pairs, [res_type]), [res_type])
+                        row = []
+                        for q in (query, replace(query, access=f)):
+                            samples = []
+                            for _ in range(args.queries):
+                                start = time.perf_counter()
+                                with store.reader() as r:
+                                    r.search(q)
+                                samples.append(time.perf_counter() - start)
+                            row.append(p(samples, 50))
+                        text = "&".join(f"{k}={v}" for k, v in pairs)
+                        print(
+                            f"{backend:8} Reader.search {res_type}?{text:58}"
+                            f" plain {row[0]:7.2f} ms  filtered {row[1]:7.2f} ms"
+                        )
+            print(f"{backend:8} (organisation {org}, patient {patient})")
+
+
+if __name__ == "__main__":
+    main()
