@@ -269,11 +269,8 @@ class SQLWriter(SQLReader):
             f"INSERT INTO {table}_index (res_type, res_id, {columns}) VALUES ({marks})", rows
         )
 
-    def _insert_index(self, rows: list[Row]) -> None:
-        """Rows ``(res_type, res_id, table, param, *values)``, written per table."""
-        by_table: dict[str, list[Row]] = {}
-        for row in rows:
-            by_table.setdefault(row[2], []).append((row[0], row[1], *row[3:]))
+    def _insert_index(self, by_table: dict[str, list[Row]]) -> None:
+        """Rows ``(res_type, res_id, *values)`` per table (``token``, ``string``...)."""
         for table, these in by_table.items():
             if table == "token":
                 self._insert_tokens(these)
@@ -322,15 +319,16 @@ class SQLWriter(SQLReader):
             self._delete_index(stale)
         if self.indexer is not None:
             indexer = self.indexer
-            rows = [
-                (t, i, *row)
-                for (t, i), (_, resource) in newest.items()
-                for row in (
-                    resource.index if type(resource) is Serialized else index_rows(indexer, t, resource)
-                )
-            ]
-            if rows:
-                self._insert_index(rows)
+            by_table: dict[str, list[Row]] = {}
+            for (t, i), (_, resource) in newest.items():
+                rows = resource.index if type(resource) is Serialized else index_rows(indexer, t, resource)
+                for row in rows:  # one pass, one tuple per row: the bulk path's hot loop
+                    these = by_table.get(row[0])
+                    if these is None:
+                        these = by_table[row[0]] = []
+                    these.append((t, i, *row[1:]))
+            if by_table:
+                self._insert_index(by_table)
         return out
 
     def delete(self, type: str, id: str) -> ResourceVersion | None:
