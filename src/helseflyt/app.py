@@ -33,6 +33,7 @@ from helseflyt.interactions.context import Validator, new_id
 from helseflyt.packages.registry import LiveRegistry
 from helseflyt.packages.validator import profile_aware
 from helseflyt.search.index import index
+from helseflyt.search.sealed import PageSealer
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
 from helseflyt.storage.common import Clock, utc_now
@@ -115,4 +116,5 @@ def create_app(
     app.state.access = access
     app.state.validate = base_validate
     app.state.new_id = id_factory or new_id
+    app.state.page_sealer = PageSealer()  # paging links of POST searches (search/sealed.py)
     return app

@@ -300,3 +300,23 @@ def test_deleted_and_updated_leave_the_index(client: Client, put: Put) -> None:
     put({"resourceType": "Patient", "id": "per", "gender": "other"})
     assert ids(client, "Patient?name=øst") == ["kari"]
     assert ids(client, "Patient?gender=other") == ["per"]
+
+
+def test_post_search_links_never_show_the_identifier(client: Client) -> None:
+    """Paging links of a POST search carry a sealed token, never the fødselsnummer."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = client.post("Patient/_search", content=f"identifier={FNR}|17058012345&_count=1", headers=form)
+    assert r.status_code == 200
+    links = {link["relation"]: link["url"] for link in r.json()["link"]}
+    assert all("17058012345" not in url and "identifier" not in url for url in links.values())
+    assert "_page=" in links["self"]
+    again = client.get(links["self"])
+    assert [e["resource"]["id"] for e in again.json()["entry"]] == ["kari"]
+    r = client.post("Patient/_search", content="gender=female,male&_count=1", headers=form)
+    nxt = next(link["url"] for link in r.json()["link"] if link["relation"] == "next")
+    page2 = client.get(nxt)
+    assert page2.status_code == 200 and len(page2.json()["entry"]) == 1
+    assert page2.json()["entry"][0]["resource"]["id"] != r.json()["entry"][0]["resource"]["id"]
+    bad = client.get("Patient?_page=forged")
+    assert bad.status_code == 400 and "repeat the search" in bad.text
+    assert client.get(f"{links['self']}&gender=male").status_code == 400

@@ -46,6 +46,7 @@ def context(request: Request) -> Context:
         validate=state.validate,
         new_id=state.new_id,
         principal=principal,
+        page_sealer=getattr(state, "page_sealer", None),
     )
 
 
@@ -250,7 +251,9 @@ async def type_search_post(request: Request) -> Response:
     self_base = f"{ctx.base_url}/{res_type}"
     prefer = request.headers.get("prefer")
     return await run(
-        lambda: search.search(ctx, [res_type], pairs, prefer=prefer, self_base=self_base), request, fmt
+        lambda: search.search(ctx, [res_type], pairs, prefer=prefer, self_base=self_base, seal=True),
+        request,
+        fmt,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from helseflyt.errors import Issue
+from helseflyt.search.sealed import PageSealer
 from helseflyt.storage.base import ResourceVersion, Store
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class Context:
     new_id: Callable[[], str] = new_id
     # The authenticated actor (helseflyt.access); None = open development mode, no access control.
     principal: Principal | None = None
+    # Seals the paging links of POST searches (helseflyt.search.sealed); None = not available.
+    page_sealer: PageSealer | None = None
 
 
 @dataclass(slots=True)

@@ -23,8 +23,9 @@ Signature: ``search(ctx, res_types, pairs, *, prefer=None, self_base, compartmen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,6 +36,7 @@ from helseflyt.interactions.context import Context, Result
 from helseflyt.interactions.types import is_resource_type
 from helseflyt.search.parse import Include, ParsedSearch, encode_cursor, parse
 from helseflyt.search.plan import MAX_INCLUDE, build_query, compartment_clause, include_queries, sort_values
+from helseflyt.search.sealed import PAGE_PARAM, owner_of
 from helseflyt.storage.base import Reader, ResourceVersion
 from helseflyt.storage.common import to_micros
 from helseflyt.storage.query import Cursor, SearchQuery
@@ -79,7 +81,11 @@ def search(
     prefer: str | None = None,
     self_base: str,
     compartment: tuple[str, str] | None = None,
+    seal: bool = False,
 ) -> Result:
+    """``seal``: links carry one sealed ``_page`` token instead of the parameters (POST
+    searches); a ``_page`` parameter is unsealed here, and its links stay sealed."""
+    pairs, seal = _unsealed(ctx, pairs, seal)
     for t in res_types:
         if not is_resource_type(t):
             raise NotFound(f"unknown resource type {t!r}")
@@ -99,9 +105,12 @@ def search(
     with ctx.store.reader() as reader:
         found = reader.search(query)
         included = [] if count_only else _included(reader, parsed.includes, found.versions)
-    links = [{"relation": "self", "url": _url(self_base, parsed.applied, parsed.count)}]
+    sealer = None
+    if seal and ctx.page_sealer is not None:
+        sealer = partial(ctx.page_sealer.seal, owner=owner_of(ctx.principal))
+    links = [{"relation": "self", "url": _url(self_base, parsed.applied, parsed.count, sealer=sealer)}]
     if found.versions and not count_only:
-        links += _paging(self_base, parsed, query, found.versions, found.more)
+        links += _paging(self_base, parsed, query, found.versions, found.more, sealer)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if found.total is not None:
         bundle["total"] = found.total
@@ -164,8 +173,16 @@ def _cursor(query: SearchQuery, v: ResourceVersion, backward: bool) -> str:
     return encode_cursor(Cursor(keys, v.type, v.id, backward))
 
 
+Sealer = Callable[[list[tuple[str, str]]], str]
+
+
 def _paging(
-    base: str, parsed: ParsedSearch, query: SearchQuery, versions: list[ResourceVersion], more: bool
+    base: str,
+    parsed: ParsedSearch,
+    query: SearchQuery,
+    versions: list[ResourceVersion],
+    more: bool,
+    sealer: Sealer | None = None,
 ) -> list[dict[str, str]]:
     """``next`` and ``previous`` links: keyset cursors after the last / before the first entry."""
     back = query.cursor is not None and query.cursor.backward
@@ -173,16 +190,44 @@ def _paging(
     if query.cursor is not None and (not back or len(versions) >= query.count):
         prev = _cursor(query, versions[0], True)
         links.append(
-            {"relation": "previous", "url": _url(base, parsed.applied, parsed.count, [("_cursor", prev)])}
+            {
+                "relation": "previous",
+                "url": _url(base, parsed.applied, parsed.count, [("_cursor", prev)], sealer=sealer),
+            }
         )
     if more or back:
         nxt = _cursor(query, versions[-1], False)
         links.append(
-            {"relation": "next", "url": _url(base, parsed.applied, parsed.count, [("_cursor", nxt)])}
+            {
+                "relation": "next",
+                "url": _url(base, parsed.applied, parsed.count, [("_cursor", nxt)], sealer=sealer),
+            }
         )
     return links
 
 
-def _url(base: str, applied: list[tuple[str, str]], count: int, extra: Sequence[tuple[str, str]] = ()) -> str:
+def _url(
+    base: str,
+    applied: list[tuple[str, str]],
+    count: int,
+    extra: Sequence[tuple[str, str]] = (),
+    *,
+    sealer: Sealer | None = None,
+) -> str:
     pairs = [(k, v) for k, v in applied if k != "_count"] + [("_count", str(count)), *extra]
+    if sealer is not None:
+        return f"{base}?{urlencode([(PAGE_PARAM, sealer(pairs))])}"
     return f"{base}?{urlencode(pairs)}"
+
+
+def _unsealed(
+    ctx: Context, pairs: Sequence[tuple[str, str]], seal: bool
+) -> tuple[Sequence[tuple[str, str]], bool]:
+    tokens = [v for k, v in pairs if k == PAGE_PARAM]
+    if not tokens:
+        return pairs, seal
+    if len(tokens) > 1 or len(pairs) > 1 + sum(1 for k, _ in pairs if k in ("_format", "_pretty")):
+        raise InvalidRequest(f"{PAGE_PARAM} stands alone: it already holds the whole search")
+    if ctx.page_sealer is None:
+        raise InvalidRequest(f"{PAGE_PARAM} links are not available on this server")
+    return ctx.page_sealer.unseal(tokens[0], owner_of(ctx.principal)), True
