@@ -28,10 +28,12 @@ from helseflyt.errors import Issue
 from helseflyt.http.audit import AUDIT_ROUTES, AuditTrail
 from helseflyt.http.middleware import BodySizeLimit, ErrorHandler, RequestId
 from helseflyt.http.operations import OPERATION_ROUTES
+from helseflyt.http.reindex import REINDEX_ROUTES
 from helseflyt.http.routes import EXCEPTION_HANDLERS, ROUTES
 from helseflyt.interactions.context import Validator, new_id
 from helseflyt.packages.registry import LiveRegistry
 from helseflyt.packages.validator import profile_aware
+from helseflyt.search.custom import LiveSearchParameters
 from helseflyt.search.index import index
 from helseflyt.search.sealed import PageSealer
 from helseflyt.settings import Settings
@@ -95,6 +97,8 @@ def create_app(
         app.state.store = active
         app.state.registry = LiveRegistry(active)  # installed IG packages (profiles, terminology)
         app.state.validate = profile_aware(base_validate, app.state.registry)
+        app.state.search_parameters = LiveSearchParameters(active)  # custom SearchParameters
+        await run_in_threadpool(app.state.search_parameters.refresh)
         app.state.audit = AuditSink(SQLAuditStore(active)) if audit else None
         try:
             yield
@@ -107,7 +111,7 @@ def create_app(
     base_validate = validate or default_validator()
     access = configure_access(settings)
     app = Starlette(
-        routes=access_routes(access) + OPERATION_ROUTES + AUDIT_ROUTES + ROUTES,
+        routes=access_routes(access) + REINDEX_ROUTES + OPERATION_ROUTES + AUDIT_ROUTES + ROUTES,
         middleware=middleware(settings, access),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

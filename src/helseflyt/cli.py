@@ -145,12 +145,59 @@ def load(
 
     store = open_store(settings.database_url, indexer=index)
     try:
+        from helseflyt.search.custom import sync
+
+        sync(store)  # custom SearchParameters in the store are indexed too
         report = load_paths(store, paths, progress=progress)
     finally:
         store.close()
     typer.echo(report.summary())
     if report.errors:
         raise typer.Exit(1)
+
+
+@app.command()
+def reindex(
+    database: Database = None,
+    data_dir: DataDir = None,
+    type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this resource type (repeatable).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Re-index stored resources (after SearchParameters were installed or written)."""
+    settings = Settings.load(database=database, data_dir=data_dir)
+    from helseflyt.fhir.model import resource_types
+    from helseflyt.search.index import index
+    from helseflyt.search.reindex import reindex as run_reindex
+    from helseflyt.storage import open_store
+
+    for t in type or ():
+        if t not in resource_types():
+            fail(f"{t}: not a FHIR R4 resource type")
+    store = open_store(settings.database_url, indexer=index)
+    try:
+        if progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(
+                TextColumn("[bold]re-indexing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rtype]}"),
+                TimeElapsedColumn(),
+            ) as bar:
+                task = bar.add_task("reindex", total=None, rtype="")
+
+                def advance(rtype: str, done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total, rtype=rtype)
+
+                report = run_reindex(store, type or None, progress=advance)
+        else:
+            report = run_reindex(store, type or None)
+    finally:
+        store.close()
+    typer.echo(report.summary())
 
 
 from helseflyt.commands.ig import app as ig_app  # noqa: E402

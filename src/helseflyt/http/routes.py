@@ -34,6 +34,7 @@ def context(request: Request) -> Context:
     base = state.settings.base_url or f"{str(request.base_url).rstrip('/')}{FHIR_BASE}"
     principal = getattr(request.state, "principal", None)  # set by helseflyt.access.middleware
     store = state.store
+    _refresh_search_parameters(request)
     if principal is not None:  # authorisation: this request's reads go through the access filter
         from helseflyt.access.policy import PolicySettings, request_store
 
@@ -48,6 +49,18 @@ def context(request: Request) -> Context:
         principal=principal,
         page_sealer=getattr(state, "page_sealer", None),
     )
+
+
+def _refresh_search_parameters(request: Request) -> None:
+    """Custom SearchParameters written since the last request apply from this one on
+    (every write checks; reads at most once a second; see helseflyt.search.custom)."""
+    from helseflyt.search.custom import LiveSearchParameters
+
+    state = request.app.state
+    live = getattr(state, "search_parameters", None)
+    if live is None or live.store is not state.store:
+        live = state.search_parameters = LiveSearchParameters(state.store)
+    live.refresh(write=request.method not in ("GET", "HEAD"))
 
 
 def response_format(request: Request) -> Format:

@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from helseflyt.fhir.fhirpath import FHIRPathError, FPDateTime, Node, Quantity
+from helseflyt.search import registry
 from helseflyt.search.fastpath import Fast, Slow, compile_fast
 from helseflyt.search.registry import SearchParam, for_type
 from helseflyt.search.values import MAX_MICROS, MIN_MICROS, date_range, normalise
@@ -272,9 +273,15 @@ _CONVERT: dict[str, Emit] = {
 }
 
 
+def _plan(res_type: str) -> tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...]], ...]:
+    """The plan of ``res_type`` for the registry's current generation."""
+    return _plan_for(res_type, registry.generation())
+
+
 @cache
-def _plan(
+def _plan_for(
     res_type: str,
+    gen: int,  # the registry's generation (custom SearchParameters change it)
 ) -> tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...]], ...]:
     """Per distinct expression: the compiled expression, its dict-walk fast path (or
     None, see :mod:`helseflyt.search.fastpath`) and its (converter, code, filter)s."""
@@ -303,7 +310,7 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
     for existence or takes a min/max)."""
     out: list[IndexRow] = []
     keys = set(resource)
-    for compiled, fast, emits in _plan(res_type):
+    for compiled, fast, emits in _plan_for(res_type, registry.generation()):
         try:
             if fast is not None:
                 if fast.trigger is not None and fast.trigger.isdisjoint(keys):

@@ -12,6 +12,14 @@ Known upstream expression bugs are patched in one place, :func:`patch_expression
 The registry is built lazily, once per process, per resource type (compiling all 1,400
 expressions up front would cost start-up time); it is immutable afterwards, so threads
 and bulk-load worker processes share it freely.
+
+Custom SearchParameters (installed with ``helseflyt ig install`` or written through the
+API; see :mod:`helseflyt.search.custom`) are added with :func:`set_custom`: they are
+compiled by the same code path as the official ones (unsupported ones are logged and
+listed in :func:`unsupported`). An official parameter wins over a custom one with the
+same code on the same type. ``set_custom`` starts a new *generation*: the per-type
+registries (and the indexer's plans) are rebuilt lazily for it; a registry already
+handed out stays valid and unchanged.
 """
 
 from __future__ import annotations
@@ -30,9 +38,12 @@ from helseflyt.fhir.model import resource_types, search_parameters
 __all__ = [
     "SUPPORTED_TYPES",
     "SearchParam",
+    "custom",
     "for_type",
+    "generation",
     "param",
     "patch_expression",
+    "set_custom",
     "unsupported",
 ]
 
@@ -130,7 +141,10 @@ def _note(base: str, code: str, reason: str) -> None:
     with _lock:
         if (base, code) not in _unsupported:
             _unsupported[(base, code)] = reason
-            log.debug("search parameter %s:%s unsupported: %s", base, code, reason)
+            if reason.startswith("custom "):
+                log.warning("search parameter %s:%s unsupported: %s", base, code, reason)
+            else:
+                log.debug("search parameter %s:%s unsupported: %s", base, code, reason)
 
 
 @cache
@@ -143,20 +157,25 @@ def _definitions() -> dict[str, list[dict[str, Any]]]:
     return {b: list(d.values()) for b, d in by_base.items()}
 
 
-def _compile(sp: dict[str, Any], base: str) -> SearchParam | None:
+def _compile(sp: dict[str, Any], base: str, *, custom: bool = False) -> SearchParam | None:
     code, kind = sp["code"], sp["type"]
+    prefix = f"custom {sp.get('url', '')}: " if custom else ""  # custom ones are listed with their URL
+
+    def note(b: str, c: str, reason: str) -> None:
+        _note(b, c, prefix + reason)
+
     if kind not in SUPPORTED_TYPES:
-        _note(base, code, f"type {kind} is not supported yet")
+        note(base, code, f"type {kind} is not supported yet")
         return None
     expression = sp.get("expression")
     if not expression:
-        _note(base, code, "no FHIRPath expression")
+        note(base, code, "no FHIRPath expression")
         return None
     if code == "_id":
         expression = "id"
     mine = _for_base(expression, base, list(sp.get("base") or [base]))
     if mine is None:
-        _note(base, code, f"expression has no part for {base}: {expression}")
+        note(base, code, f"expression has no part for {base}: {expression}")
         return None
     mine, only = patch_expression(code, base, mine)
     if base in _ABSTRACT_BASES or mine.startswith(_ABSTRACT_BASES):
@@ -164,22 +183,99 @@ def _compile(sp: dict[str, Any], base: str) -> SearchParam | None:
     try:
         compiled = fhirpath.compile(mine)
     except fhirpath.FHIRPathError as exc:
-        _note(base, code, f"expression does not compile: {exc}")
+        note(base, code, f"expression does not compile: {exc}")
         return None
     return SearchParam(
         code, kind, base, sp.get("url", ""), mine, compiled, tuple(sp.get("target") or ()), only
     )
 
 
-@cache
+_generation = 0
+_custom: dict[str, list[dict[str, Any]]] = {}  # custom SearchParameters by base type
+_custom_key: tuple[tuple[str, str, str, str], ...] = ()
+_custom_of: dict[int, dict[str, list[dict[str, Any]]]] = {0: {}}  # by generation (few: rare changes)
+
+
+def _custom_signature(definitions: list[dict[str, Any]]) -> tuple[tuple[str, str, str, str], ...]:
+    return tuple(
+        sorted(
+            (
+                str(sp.get("url", "")),
+                str(sp.get("code", "")),
+                str(sp.get("type", "")),
+                f"{sp.get('expression', '')}|{','.join(map(str, sp.get('base') or ()))}"
+                f"|{','.join(map(str, sp.get('target') or ()))}",
+            )
+            for sp in definitions
+        )
+    )
+
+
+def set_custom(definitions: list[dict[str, Any]]) -> bool:
+    """Replace the custom SearchParameters (resources as JSON dicts); True if they changed.
+
+    Only parameters with a ``code``, ``type`` and ``base`` are taken; retired ones are
+    left out. A change starts a new generation (see the module docstring)."""
+    global _generation, _custom, _custom_key
+    usable = [
+        sp
+        for sp in definitions
+        if type(sp) is dict
+        and type(sp.get("code")) is str
+        and type(sp.get("type")) is str
+        and sp.get("base")
+        and sp.get("status") != "retired"
+    ]
+    key = _custom_signature(usable)
+    with _lock:
+        if key == _custom_key:
+            return False
+        by_base: dict[str, list[dict[str, Any]]] = {}
+        for sp in usable:
+            for base in sp["base"]:
+                if type(base) is str:
+                    by_base.setdefault(base, []).append(sp)
+        for k in [k for k, reason in _unsupported.items() if reason.startswith("custom ")]:
+            del _unsupported[k]
+        _custom, _custom_key = by_base, key
+        _custom_of[_generation + 1] = by_base
+        _generation += 1
+    return True
+
+
+def custom() -> dict[str, list[dict[str, Any]]]:
+    """The custom SearchParameters by base type."""
+    return _custom
+
+
+def generation() -> int:
+    """Increases whenever the custom SearchParameters change."""
+    return _generation
+
+
 def for_type(res_type: str) -> dict[str, SearchParam]:
     """Supported search parameters of a resource type by code (Resource-level included)."""
+    return _for_type(res_type, _generation)
+
+
+@cache
+def _for_type(res_type: str, gen: int) -> dict[str, SearchParam]:
     out: dict[str, SearchParam] = {}
+    custom_defs = _custom_of[gen]
     for base in ("Resource", "DomainResource", res_type):
         if base == "DomainResource" and res_type in ("Bundle", "Binary", "Parameters"):
             continue
-        for sp in _definitions().get(base, ()):
-            compiled = _compile(sp, res_type if base == res_type else base)
+        official = _definitions().get(base, ())
+        extra = []
+        for sp in custom_defs.get(base, ()):
+            if sp["code"] in out or any(o["code"] == sp["code"] for o in official):
+                reason = f"custom {sp.get('url', '')}: the code is taken by an official parameter"
+                _note(res_type, sp["code"], reason)
+                continue
+            extra.append(sp)
+        for sp in (*official, *extra):
+            is_custom = any(sp is e for e in extra)
+            compiled = _compile(sp, res_type if base == res_type else base, custom=is_custom)
             if compiled is not None:
                 out[sp["code"]] = SearchParam(
                     compiled.code,

@@ -331,6 +331,30 @@ class SQLWriter(SQLReader):
                 self._insert_index(by_table)
         return out
 
+    def reindex(self, type: str, ids: Sequence[str]) -> int:
+        """Rewrite the index rows of current, non-deleted resources from their stored
+        bodies with this writer's indexer, without a new version (``$reindex``, after a
+        SearchParameter was added). Each resource is locked as for a write. Returns
+        how many were re-indexed (absent or deleted ones are skipped)."""
+        if self.indexer is None:
+            return 0
+        from helseflyt.fhir import json as fjson
+
+        keys: list[Key] = []
+        by_table: dict[str, list[Row]] = {}
+        for res_id in ids:
+            cur = self.current(type, res_id, for_update=True)
+            if cur is None or cur.deleted or cur.body is None:
+                continue
+            keys.append((type, res_id))
+            for row in index_rows(self.indexer, type, fjson.loads(cur.body)):
+                by_table.setdefault(row[0], []).append((type, res_id, *row[1:]))
+        if keys:
+            self._delete_index(keys)
+        if by_table:
+            self._insert_index(by_table)
+        return len(keys)
+
     def delete(self, type: str, id: str) -> ResourceVersion | None:
         cur = self.current(type, id, for_update=True)
         if cur is None or cur.deleted:
