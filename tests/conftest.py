@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import tarfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,29 @@ def postgres_url() -> str:
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
         missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
     return POSTGRES_URL
+
+
+# Every storage backend; suites that take ``backend`` or ``store_url`` run on each.
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'test.db'}"
+        return
+    from helseflyt.storage.testing import drop_schema, with_schema
+
+    base = request.getfixturevalue("postgres_url")
+    schema = f"hf_test_{uuid.uuid4().hex[:16]}"
+    yield with_schema(base, schema)
+    drop_schema(base, schema)

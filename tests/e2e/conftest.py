@@ -7,7 +7,6 @@ server.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,31 +19,11 @@ from helseflyt.http.testing import Client
 from helseflyt.search.identifier_index import index_identifiers
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
-from helseflyt.storage.testing import FixedClock, drop_schema, with_schema
+from helseflyt.storage.testing import FixedClock
 
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
 START = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 __all__ = ["FixedClock", "START"]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'e2e.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"hf_e2e_{uuid.uuid4().hex[:16]}"
-    yield with_schema(base, schema)
-    drop_schema(base, schema)
 
 
 @pytest.fixture

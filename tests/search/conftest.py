@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,28 +13,7 @@ from helseflyt.http.testing import Client
 from helseflyt.search.index import index
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
-from helseflyt.storage.testing import FixedClock, drop_schema, with_schema
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'search.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"hf_search_{uuid.uuid4().hex[:16]}"
-    yield with_schema(base, schema)
-    drop_schema(base, schema)
+from helseflyt.storage.testing import FixedClock
 
 
 @pytest.fixture

@@ -6,38 +6,15 @@ schema of its own, dropped after the test (so tests may run in parallel).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from helseflyt.search.identifier_index import index_identifiers
 from helseflyt.storage import Store, open_store
-from helseflyt.storage.testing import FixedClock, drop_schema, with_schema
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
+from helseflyt.storage.testing import FixedClock
 
 START = FixedClock().now
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'store.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"hf_test_{uuid.uuid4().hex[:16]}"
-    yield with_schema(base, schema)
-    drop_schema(base, schema)
 
 
 @pytest.fixture
