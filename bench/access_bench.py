@@ -157,15 +157,15 @@ def main() -> None:
             org, patient = prepare(store, items)
             jwks = Path(tmp) / "jwks.json"
             jwks.write_text(json.dumps(issuer.jwks()))
-            extra = {"access_care_days": 36500}
-            open_app = create_app(Settings(data_dir=tmp, extra=extra), store=store, audit=False)
+            care = 36500  # Synthea's encounters are years old: all count as recent
+            open_app = create_app(Settings(data_dir=tmp, access_care_days=care), store=store, audit=False)
             secure = Settings(
                 data_dir=tmp,
                 auth="jwks",
                 auth_jwks=str(jwks),
                 auth_issuer=ISSUER,
                 auth_audience=AUDIENCE,
-                extra=extra,
+                access_care_days=care,
             )
             with Client(open_app) as plain, Client(create_app(secure, store=store)) as api:
                 for res_type, pairs in QUERIES:

@@ -6,13 +6,13 @@ import ipaddress
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from helseflyt.commands.synth import demo, synth
 from helseflyt.commands.token import token
-from helseflyt.settings import SETTINGS, Settings
+from helseflyt.settings import SETTINGS, Settings, SettingsError
 
 app = typer.Typer(
     help="Helseflyt: a FHIR R4 health-data sharing platform for Norway.",
@@ -29,6 +29,9 @@ Auth = Annotated[str | None, typer.Option(help=_HELP["auth"], show_default="none
 AuthJwks = Annotated[str | None, typer.Option(help=_HELP["auth_jwks"], show_default=False)]
 AuthIssuer = Annotated[str | None, typer.Option(help=_HELP["auth_issuer"], show_default=False)]
 AuthAudience = Annotated[str | None, typer.Option(help=_HELP["auth_audience"], show_default=False)]
+CareDays = Annotated[str | None, typer.Option(help=_HELP["access_care_days"], show_default="90")]
+EmergencyHours = Annotated[str | None, typer.Option(help=_HELP["access_emergency_hours"], show_default="4")]
+CareCache = Annotated[str | None, typer.Option(help=_HELP["access_care_cache_seconds"], show_default="60")]
 
 
 def is_loopback(host: str) -> bool:
@@ -46,7 +49,7 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(2)
 
@@ -61,18 +64,27 @@ def serve(
     auth_jwks: AuthJwks = None,
     auth_issuer: AuthIssuer = None,
     auth_audience: AuthAudience = None,
+    access_care_days: CareDays = None,
+    access_emergency_hours: EmergencyHours = None,
+    access_care_cache_seconds: CareCache = None,
 ) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (default http://127.0.0.1:8080/fhir)."""
-    settings = Settings.load(
-        host=host,
-        port=port,
-        database=database,
-        data_dir=data_dir,
-        auth=auth,
-        auth_jwks=auth_jwks,
-        auth_issuer=auth_issuer,
-        auth_audience=auth_audience,
-    )
+    try:
+        settings = Settings.load(
+            host=host,
+            port=port,
+            database=database,
+            data_dir=data_dir,
+            auth=auth,
+            auth_jwks=auth_jwks,
+            auth_issuer=auth_issuer,
+            auth_audience=auth_audience,
+            access_care_days=access_care_days,
+            access_emergency_hours=access_emergency_hours,
+            access_care_cache_seconds=access_care_cache_seconds,
+        )
+    except SettingsError as exc:
+        fail(str(exc))
     open_mode = (settings.auth or "none").strip().lower() == "none"
     if open_mode and not is_loopback(settings.host):
         fail(
@@ -222,7 +234,11 @@ app.command("token")(token)
 
 
 def main() -> None:
-    app(prog_name="helseflyt")
+    try:
+        app(prog_name="helseflyt", standalone_mode=True)
+    except SettingsError as exc:  # a bad HELSEFLYT_* variable read by any command
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

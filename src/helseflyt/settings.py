@@ -68,7 +68,57 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "This server's audience (the aud claim; default for local: the FHIR base URL).",
     ),
+    Setting(
+        "access_care_days",
+        "HELSEFLYT_ACCESS_CARE_DAYS",
+        90,
+        "Days after an Encounter/EpisodeOfCare ended that it still gives its organisation's"
+        " practitioners a care relationship (0: only active ones).",
+    ),
+    Setting(
+        "access_emergency_hours",
+        "HELSEFLYT_ACCESS_EMERGENCY_HOURS",
+        4.0,
+        "Hours an emergency grant (nhn-access-basis AKUTT/FORHOYET_AKUTT) lasts.",
+    ),
+    Setting(
+        "access_care_cache_seconds",
+        "HELSEFLYT_ACCESS_CARE_CACHE_SECONDS",
+        60.0,
+        "Seconds a practitioner's care-relationship patients are reused (0: computed per request).",
+    ),
 )
+
+# name -> (smallest, largest, what a valid value looks like)
+_LIMITS: dict[str, tuple[float, float, str]] = {
+    "access_care_days": (0, 36500, "a whole number of days from 0 to 36500, e.g. 90"),
+    "access_emergency_hours": (0.01, 72, "a number of hours above 0 and at most 72, e.g. 4"),
+    "access_care_cache_seconds": (0, 3600, "a number of seconds from 0 to 3600, e.g. 60"),
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it and what to use."""
+
+
+def _setting(name: str) -> Setting:
+    return next(s for s in SETTINGS if s.name == name)
+
+
+def _number(name: str, raw: Any, kind: str) -> int | float:
+    """``raw`` (a str from the environment or a number) as ``kind``, within its limits."""
+    s = _setting(name)
+    low, high, looks = _LIMITS[name]
+    where = f"--{name.replace('_', '-')} (or {s.env})"
+    try:
+        value: int | float = int(raw) if kind == "int" else float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{where}: {raw!r} is not valid; use {looks}") from None
+    if isinstance(raw, float) and kind == "int" and raw != int(raw):
+        raise SettingsError(f"{where}: {raw!r} is not valid; use {looks}")
+    if not low <= value <= high or value != value:
+        raise SettingsError(f"{where}: {raw!r} is out of range; use {looks}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +133,15 @@ class Settings:
     auth_jwks: str | None = None
     auth_issuer: str | None = None
     auth_audience: str | None = None
+    access_care_days: int = 90
+    access_emergency_hours: float = 4.0
+    access_care_cache_seconds: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        types = {f.name: f.type for f in fields(self)}
+        for name in _LIMITS:
+            object.__setattr__(self, name, _number(name, getattr(self, name), types[name]))
 
     @property
     def database_url(self) -> str:
@@ -93,12 +151,13 @@ class Settings:
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
-        """Defaults, then environment variables, then explicit (non-None) overrides."""
+        """Defaults, then environment variables, then explicit (non-None) overrides; a value
+        that cannot be used raises :class:`SettingsError` naming the flag, variable and fix."""
         values: dict[str, Any] = {}
         types = {f.name: f.type for f in fields(cls)}
         for s in SETTINGS:
             raw = os.environ.get(s.env)
-            if raw is not None and raw != "":
-                values[s.name] = int(raw) if types[s.name] == "int" else raw
+            if raw is not None and raw.strip() != "":
+                values[s.name] = int(raw) if types[s.name] == "int" and s.name not in _LIMITS else raw.strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

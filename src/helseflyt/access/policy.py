@@ -92,11 +92,12 @@ class PolicySettings:
     care_cache_limit: int = 20_000  # longer lists are not cached (checked in SQL instead)
 
     @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> PolicySettings:
+    def from_settings(cls, settings: Any) -> PolicySettings:
+        """From the ``access_*`` rows of :class:`helseflyt.settings.Settings` (validated there)."""
         return cls(
-            care_days=int(extra.get("access_care_days", 90)),
-            emergency_hours=float(extra.get("access_emergency_hours", 4.0)),
-            care_cache_seconds=float(extra.get("access_care_cache_seconds", 60.0)),
+            care_days=settings.access_care_days,
+            emergency_hours=settings.access_emergency_hours,
+            care_cache_seconds=settings.access_care_cache_seconds,
         )
 
 

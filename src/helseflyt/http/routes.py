@@ -39,7 +39,7 @@ def context(request: Request) -> Context:
         from helseflyt.access.policy import PolicySettings, request_store
 
         decided = request.scope.setdefault("state", {})  # the audit trail reads "access" from it
-        policy = PolicySettings.from_extra(state.settings.extra)
+        policy = PolicySettings.from_settings(state.settings)
         store = request_store(store, principal, request.headers, decided, policy)
     return Context(
         store=store,
