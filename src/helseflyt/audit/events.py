@@ -49,8 +49,9 @@ ROLE_CLASS = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-# NHN's access bases (UNNTAK, SAMTYKKE, FORHOYET_SAMTYKKE, AKUTT, FORHOYET_AKUTT). NHN's
-# canonical URL for this code system is not known to us; this one is ours (docs/audit.md).
+# NHN's access bases (UNNTAK, SAMTYKKE, FORHOYET_SAMTYKKE, AKUTT, FORHOYET_AKUTT). NHN
+# publishes them as HTTP header values, not as a FHIR CodeSystem with a canonical URL, and
+# Helseflyt has no http canonical base of its own: so a Helseflyt-owned URN (docs/audit.md).
 ACCESS_BASIS_SYSTEM = "urn:helseflyt:nhn-access-basis"
 EMERGENCY_BASES = frozenset({"AKUTT", "FORHOYET_AKUTT"})
 REVIEW_BASES = EMERGENCY_BASES | {"UNNTAK", "SAMTYKKE", "FORHOYET_SAMTYKKE"}  # self-declared
