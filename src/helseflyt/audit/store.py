@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from helseflyt.audit.chain import GENESIS, link
 from helseflyt.storage.base import Store
 
-__all__ = ["AuditStore", "NewRecord", "SQLAuditStore", "StoredRecord"]
+__all__ = ["AuditQuery", "AuditRow", "AuditStore", "NewRecord", "SQLAuditStore", "StoredRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,25 @@ class NewRecord:
     review: bool
     body: bytes  # canonical JSON
     patients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which audit records to read; times in epoch µs (``since`` inclusive, ``until`` exclusive)."""
+
+    patients: tuple[str, ...] | None = None  # records about any of these Patient ids
+    since: int | None = None
+    until: int | None = None
+    review: bool = False  # only records flagged for follow-up
+    org: str | None = None  # only records of this organisation (orgnr_parent)
+    before: tuple[int, int] | None = None  # keyset paging: (recorded, seq) of the last row seen
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    recorded: int
+    seq: int
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +68,11 @@ class AuditStore(Protocol):
 
     def get(self, id: str) -> bytes | None: ...
 
-    def find(
-        self,
-        *,
-        patient: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        review: bool = False,
-        org: str | None = None,
-        limit: int = 100,
-    ) -> list[bytes]:
-        """Bodies newest first; times in epoch µs (``since`` inclusive, ``until`` exclusive)."""
+    def find(self, query: AuditQuery, limit: int = 100) -> list[AuditRow]:
+        """Records newest first (``recorded``, then ``seq``), after ``query.before``."""
+
+    def total(self, query: AuditQuery) -> int:
+        """How many records ``query`` selects (``before`` ignored)."""
 
     def records(self, after_seq: int = 0, limit: int = 1000) -> list[StoredRecord]:
         """The chain in ``seq`` order, from ``after_seq`` + 1."""
@@ -105,39 +118,47 @@ class SQLAuditStore:
         rows = self._query("SELECT body FROM audit_event WHERE id = ?", (id,))
         return bytes(rows[0][0]) if rows else None
 
-    def find(
-        self,
-        *,
-        patient: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-        review: bool = False,
-        org: str | None = None,
-        limit: int = 100,
-    ) -> list[bytes]:
+    def _where(self, query: AuditQuery, args: list[Any], paged: bool) -> str:
         where: list[str] = []
-        args: list[Any] = []
-        if patient is not None:
-            table = "audit_patient p JOIN audit_event e ON e.seq = p.seq"
-            where.append("p.patient = ?")
-            args.append(patient)
-            time_col = "p.recorded"
-        else:
-            table, time_col = "audit_event e", "e.recorded"
-        if since is not None:
-            where.append(f"{time_col} >= ?")
-            args.append(since)
-        if until is not None:
-            where.append(f"{time_col} < ?")
-            args.append(until)
-        if review:
+        if query.patients is not None:
+            if not query.patients:
+                return " WHERE 1 = 0"
+            marks = ", ".join("?" * len(query.patients))
+            inner = f"SELECT p.seq FROM audit_patient p WHERE p.patient IN ({marks})"
+            args.extend(query.patients)
+            for op, value in ((">=", query.since), ("<", query.until)):
+                if value is not None:  # narrows the patient index range too
+                    inner += f" AND p.recorded {op} ?"
+                    args.append(value)
+            where.append(f"e.seq IN ({inner})")
+        for op, value in ((">=", query.since), ("<", query.until)):
+            if value is not None:
+                where.append(f"e.recorded {op} ?")
+                args.append(value)
+        if query.review:
             where.append("e.review = 1")
-        if org is not None:
+        if query.org is not None:
             where.append("e.org = ?")
-            args.append(org)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT e.body FROM {table}{clause} ORDER BY {time_col} DESC, e.seq DESC LIMIT ?"
-        return [bytes(r[0]) for r in self._query(sql, [*args, limit])]
+            args.append(query.org)
+        if paged and query.before is not None:
+            recorded, seq = query.before
+            where.append("(e.recorded < ? OR (e.recorded = ? AND e.seq < ?))")
+            args += [recorded, recorded, seq]
+        return f" WHERE {' AND '.join(where)}" if where else ""
+
+    def find(self, query: AuditQuery, limit: int = 100) -> list[AuditRow]:
+        args: list[Any] = []
+        clause = self._where(query, args, paged=True)
+        sql = (
+            f"SELECT e.recorded, e.seq, e.body FROM audit_event e{clause}"
+            " ORDER BY e.recorded DESC, e.seq DESC LIMIT ?"
+        )
+        return [AuditRow(int(r), int(q), bytes(b)) for r, q, b in self._query(sql, [*args, limit])]
+
+    def total(self, query: AuditQuery) -> int:
+        args: list[Any] = []
+        clause = self._where(query, args, paged=False)
+        return int(self._query(f"SELECT count(*) FROM audit_event e{clause}", args)[0][0])
 
     def records(self, after_seq: int = 0, limit: int = 1000) -> list[StoredRecord]:
         rows = self._query(

@@ -22,23 +22,27 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from helseflyt.access.links import linked
 from helseflyt.audit.access_log import OPEN_MODE_NOTE, access_log, review_list
 from helseflyt.audit.events import Capture
+from helseflyt.audit.reading import Reader, cursor, page, parse_cursor, total
 from helseflyt.audit.sink import AuditSink
+from helseflyt.audit.store import AuditQuery, AuditRow
 from helseflyt.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from helseflyt.fhir import json as fjson
 from helseflyt.http.responses import json_bytes, render
 from helseflyt.http.routes import FHIR_BASE, context, response_format
 from helseflyt.interactions.context import Result
-from helseflyt.norway.identifiers import FNR
 from helseflyt.storage.base import TokenCriterion
 from helseflyt.storage.common import to_micros, utc_now
+from helseflyt.storage.sql_access import patients_with_identifier
 
 __all__ = ["AUDIT_ROUTES", "AuditTrail"]
 
@@ -143,15 +147,33 @@ def _principal(request: Request) -> Any:
     return getattr(request.state, "principal", None)
 
 
-def _require_audit_reader(principal: Any) -> None:
-    """Audit records are for privacy officers and integrations with AuditEvent scopes;
-    a patient reads their own log through ``Patient/[id]/$access-log``."""
+def _own_patients(store: Any, pid: str | None) -> frozenset[str]:
+    """A patient's Patient records: identifier = their fødselsnummer/D-nummer, and linked ones."""
+    if not pid:
+        return frozenset()
+    with store.reader() as r:
+        return frozenset(linked(r.conn, patients_with_identifier(r.conn, pid)))
+
+
+def _audit_reader(request: Request, interaction: str) -> Reader:
+    """Which audit records the request's principal may read (``helseflyt.audit.reading``);
+    403 without a scope covering ``AuditEvent`` for ``interaction``."""
+    principal = _principal(request)
     if principal is None:
-        return
+        return Reader()
+    if not principal.allows("AuditEvent", interaction):
+        scope = "patient/AuditEvent.rs" if principal.role == "patient" else "user/AuditEvent.rs"
+        raise Forbidden(
+            f"reading audit records needs a scope covering AuditEvent {interaction} (e.g. {scope})"
+            + ("; your own access log is at Patient/[id]/$access-log" if principal.role == "patient" else "")
+        )
+    if principal.role == "system":
+        return Reader()
     if principal.role == "patient":
-        raise Forbidden("patients read their own access log at Patient/[id]/$access-log")
-    if not (principal.allows("AuditEvent", "read") or principal.allows("AuditEvent", "search")):
-        raise Forbidden("reading audit records needs a scope on AuditEvent (e.g. user/AuditEvent.rs)")
+        return Reader(own=_own_patients(request.app.state.store, principal.pid))
+    if not getattr(principal, "orgnr_parent", None):
+        raise Forbidden("audit records are read per organisation: the token names no organisation")
+    return Reader(org=principal.orgnr_parent)
 
 
 def _micros(value: str | None, what: str) -> int | None:
@@ -225,7 +247,7 @@ def _name_of(store: Any, system: str, value: str) -> str | None:
     return None
 
 
-def _searchset(request: Request, bodies: list[bytes], open_mode: bool) -> dict[str, Any]:
+def _searchset(request: Request, bodies: list[bytes], open_mode: bool, n: int) -> dict[str, Any]:
     base = context(request).base_url
     entries: list[dict[str, Any]] = []
     for body in bodies:
@@ -246,7 +268,7 @@ def _searchset(request: Request, bodies: list[bytes], open_mode: bool) -> dict[s
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(bodies),
+        "total": n,
         "link": [{"relation": "self", "url": str(request.url)}],
         "entry": entries,
     }
@@ -255,35 +277,50 @@ def _searchset(request: Request, bodies: list[bytes], open_mode: bool) -> dict[s
 async def read_event(request: Request) -> Response:
     fmt = response_format(request)
     sink = _sink(request)
-    _require_audit_reader(_principal(request))
     res_id = request.path_params["id"]
+    reader = await run_in_threadpool(_audit_reader, request, "read")
     await run_in_threadpool(sink.flush, 2.0)
     body = await run_in_threadpool(sink.store.get, res_id)
-    if body is None:
+    if body is None or not reader.may_read(body):  # another's record: as if it did not exist
         raise NotFound(f"AuditEvent/{res_id} not found")
     return Response(json_bytes(body, fmt), media_type="application/fhir+json; charset=utf-8")
 
 
+_SEARCH_PARAMS = frozenset({"patient", "date", "_count", "_cursor", "_format", "_pretty"})
+
+
 async def search_events(request: Request) -> Response:
+    """``AuditEvent?patient=&date=&_count=``, newest first, with ``next`` links (keyset)."""
     fmt = response_format(request)
     sink = _sink(request)
     principal = _principal(request)
-    _require_audit_reader(principal)
     q = request.query_params
-    known = {"patient", "date", "_count", "_format", "_pretty"}
-    unknown = sorted(set(q.keys()) - known)
+    unknown = sorted(set(q.keys()) - _SEARCH_PARAMS)
     if unknown:
         raise InvalidRequest(f"AuditEvent search supports patient, date and _count; not {', '.join(unknown)}")
-    patient = q.get("patient")
-    if patient:
-        patient = patient.removeprefix("Patient/")
+    reader = await run_in_threadpool(_audit_reader, request, "search")
+    patients = None
+    if q.get("patient"):
+        patients = tuple(p.strip().removeprefix("Patient/") for p in q["patient"].split(","))
+        if reader.own is not None and not set(patients) <= reader.own:
+            raise Forbidden("a patient reads only the audit records of their own record")
     since, until = _date_range(q.getlist("date"))
-    limit = _count(request)
+    before = parse_cursor(q["_cursor"], InvalidRequest) if q.get("_cursor") else None
+    query = AuditQuery(patients=patients, since=since, until=until, before=before)
+    count = _count(request)
     await run_in_threadpool(sink.flush, 2.0)
-    bodies = await run_in_threadpool(
-        lambda: sink.store.find(patient=patient, since=since, until=until, limit=limit)
-    )
-    return render(Result(200, _searchset(request, bodies, principal is None)), fmt)
+
+    def build() -> tuple[list[AuditRow], bool, int]:
+        rows, more = page(sink.store, reader, query, count)
+        return rows, more, total(sink.store, reader, query)
+
+    rows, more, n = await run_in_threadpool(build)
+    bundle = _searchset(request, [r.body for r in rows], principal is None, n)
+    if more:
+        kept = [(k, v) for k, v in q.multi_items() if k != "_cursor"]
+        url = f"{context(request).base_url}/AuditEvent?{urlencode([*kept, ('_cursor', cursor(rows[-1]))])}"
+        bundle["link"].append({"relation": "next", "url": url})
+    return render(Result(200, bundle), fmt)
 
 
 async def review(request: Request) -> Response:
@@ -291,67 +328,58 @@ async def review(request: Request) -> Response:
     fmt = response_format(request)
     sink = _sink(request)
     principal = _principal(request)
-    _require_audit_reader(principal)
+    if principal is not None and principal.role == "patient":
+        raise Forbidden("the review list is for privacy officers; yours is at Patient/[id]/$access-log")
+    reader = await run_in_threadpool(_audit_reader, request, "read")
     org = request.query_params.get("org")
-    own = getattr(principal, "orgnr_parent", None) if principal is not None else None
-    if principal is not None and principal.role != "system":
-        if not own:
-            raise Forbidden(
-                "the review list is for an organisation's privacy officer: the token names no organisation"
-            )
-        if org and org != own:
-            raise Forbidden(f"the review list of organisation {org} is not yours ({own})")
-        org = own
+    if reader.org is not None:
+        if org and org != reader.org:
+            raise Forbidden(f"the review list of organisation {org} is not yours ({reader.org})")
+        org = reader.org
     since = _micros(request.query_params.get("since"), "since")
     limit = _count(request, 500)
     await run_in_threadpool(sink.flush, 2.0)
     names = _names(request)
 
     def build() -> dict[str, Any]:
-        bodies = sink.store.find(review=True, org=org, since=since, limit=limit)
-        return review_list(bodies, names, open_mode=principal is None)
+        rows = sink.store.find(AuditQuery(review=True, org=org, since=since), limit)
+        return review_list([r.body for r in rows], names, open_mode=principal is None)
 
     return render(Result(200, await run_in_threadpool(build)), fmt)
 
 
-def _fnr_of(resource: dict[str, Any]) -> str | None:
-    for ident in resource.get("identifier") or []:
-        if isinstance(ident, dict) and ident.get("system") == FNR:
-            return str(ident.get("value"))
-    return None
-
-
 async def patient_access_log(request: Request) -> Response:
-    """``Patient/[id]/$access-log``: who accessed this person's data, newest first."""
+    """``Patient/[id]/$access-log``: who accessed this person's data (all their linked
+    records), newest first. A patient reads their own without an AuditEvent scope."""
     fmt = response_format(request)
     sink = _sink(request)
     principal = _principal(request)
     patient_id = request.path_params["id"]
     store = request.app.state.store
 
-    def patient() -> dict[str, Any] | None:
-        with store.reader() as r:
-            found = r.read("Patient", patient_id)
-        return fjson.loads(found.body) if found is not None and found.body is not None else None
-
-    resource = await run_in_threadpool(patient)
-    if principal is not None:
-        if principal.role == "patient":
-            fnr = _fnr_of(resource) if resource else None
-            if resource is None or not fnr or fnr != principal.pid:
+    def person() -> tuple[Reader, frozenset[str]]:
+        if principal is not None and principal.role == "patient":
+            own = _own_patients(store, principal.pid)
+            if patient_id not in own:
                 raise Forbidden("a patient reads only their own access log")
-        else:
-            _require_audit_reader(principal)
-    if resource is None:
-        raise NotFound(f"Patient/{patient_id} not found")
+            return Reader(), own
+        reader = _audit_reader(request, "read")
+        # others need to see the Patient (a practitioner: a basis for access), as for a read
+        with context(request).store.reader() as r:
+            if r.read("Patient", patient_id) is None:
+                raise NotFound(f"Patient/{patient_id} not found")
+            return reader, frozenset(linked(r.conn, [patient_id]))
+
+    reader, patients = await run_in_threadpool(person)
     since = _micros(request.query_params.get("since"), "since")
     limit = _count(request, 500)
     await run_in_threadpool(sink.flush, 2.0)
     names = _names(request)
 
     def build() -> dict[str, Any]:
-        bodies = sink.store.find(patient=patient_id, since=since, limit=limit)
-        return access_log(bodies, names, open_mode=principal is None)
+        query = reader.narrow(AuditQuery(patients=tuple(sorted(patients)), since=since))
+        rows = sink.store.find(query, limit)
+        return access_log([r.body for r in rows], names, open_mode=principal is None)
 
     return render(Result(200, await run_in_threadpool(build)), fmt)
 
