@@ -18,7 +18,9 @@ sorted keys, so that the same package always yields byte-identical files:
   type, or the reason it cannot be enumerated and the rule applied instead;
 - ``compartments.json.gz``: the CompartmentDefinitions (Patient, Encounter,
   RelatedPerson, Practitioner, Device): for each compartment, each resource type's
-  search parameters that link a resource to the compartment.
+  search parameters that link a resource to the compartment;
+- ``summary.json.gz``: for each type and backbone element, the names of its children
+  marked ``isSummary`` (what ``_summary=true`` keeps).
 """
 
 from __future__ import annotations
@@ -117,6 +119,21 @@ def type_codes(element: dict[str, Any], root: str) -> list[str]:
 
 
 RESOURCE_ROOTS: set[str] = set()
+
+
+def summary_elements(sds: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """``{type or backbone path: [child names (without [x]) marked isSummary]}``."""
+    out: dict[str, list[str]] = {}
+    for sd in sds:
+        name = sd["type"] if sd.get("derivation") != "specialization" else sd["name"]
+        if not is_core_type(sd) or sd["url"] != SD + name:
+            continue
+        for element in sd["snapshot"]["element"]:
+            path = element["path"]
+            if "." in path and element.get("isSummary"):
+                parent, leaf = path.rsplit(".", 1)
+                out.setdefault(parent, []).append(leaf.removesuffix("[x]"))
+    return out
 
 
 def element_model(sds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -332,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "search-parameters.json.gz": search_parameters(package["SearchParameter"]),
         "value-sets.json.gz": vsets,
         "compartments.json.gz": compartments(package["CompartmentDefinition"]),
+        "summary.json.gz": summary_elements(package["StructureDefinition"]),
     }
     sizes = {name: write(name, content, out) for name, content in data.items()}
     for name, size in sizes.items():

@@ -27,6 +27,7 @@ __all__ = [
     "resource_types",
     "search_parameters",
     "structure_definition_url",
+    "summary_elements",
     "type_kind",
     "value_set_codes",
     "value_set_rule",
@@ -151,3 +152,13 @@ def compartment(code: str) -> dict[str, tuple[str, ...]]:
     ``Practitioner``, ``Device``): each member resource type and the search parameters
     that link it to the compartment's focal resource. ``KeyError`` if unknown."""
     return _compartments()[code]
+
+
+@cache
+def _summary() -> dict[str, frozenset[str]]:
+    return {parent: frozenset(names) for parent, names in _load("summary.json.gz").items()}
+
+
+def summary_elements(type_name: str) -> frozenset[str]:
+    """Children (names without ``[x]``) of a type or backbone path marked ``isSummary``."""
+    return _summary().get(type_name, frozenset())

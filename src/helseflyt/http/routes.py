@@ -184,8 +184,11 @@ async def instance(request: Request) -> Response:
     if method in ("GET", "HEAD"):
         if_none_match = headers.get("if-none-match")
         since = parse_http_date(headers.get("if-modified-since"))
+        pairs = list(request.query_params.multi_items())
         return await run(
-            lambda: read.read(ctx, res_type, res_id, if_none_match=if_none_match, if_modified_since=since),
+            lambda: read.read(
+                ctx, res_type, res_id, if_none_match=if_none_match, if_modified_since=since, params=pairs
+            ),
             request,
             fmt,
         )
@@ -227,7 +230,8 @@ async def version_read(request: Request) -> Response:
     res_type = resource_type(request)
     ctx = context(request)
     res_id, vid = request.path_params["id"], request.path_params["vid"]
-    return await run(lambda: vread.vread(ctx, res_type, res_id, vid), request, fmt)
+    pairs = list(request.query_params.multi_items())
+    return await run(lambda: vread.vread(ctx, res_type, res_id, vid, pairs), request, fmt)
 
 
 async def compartment_search(request: Request) -> Response:

@@ -3,10 +3,11 @@
 
 Parameters: ``_count`` (page size, 0-1000, default 50), ``_since`` (versions updated
 at or after an instant), ``_at`` (the version current at a point in time; a partial
-date means its last instant) and ``_cursor`` (this server's paging cursor, set in the
-``next`` link: only versions older than that write sequence number). Versions come
-newest first. Stored resource bytes are embedded in the Bundle verbatim
-(``orjson.Fragment``), never re-parsed.
+date means its last instant), ``_summary``/``_elements`` (subsets, as in search) and
+``_cursor`` (this server's paging cursor, set in the ``next`` link: only versions
+older than that write sequence number). Versions come newest first. Stored resource
+bytes are embedded in the Bundle verbatim (``orjson.Fragment``) unless a subset is
+asked for.
 
 Signature: ``history(ctx, params, *, type=None, id=None, self_url) -> Result`` where
 ``params`` are the decoded query pairs.
@@ -20,15 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from helseflyt.errors import InvalidRequest, NotFound
 from helseflyt.interactions.context import Context, Result
+from helseflyt.interactions.subsetting import Subset, parse_subset, subset_body
 from helseflyt.storage.base import HistoryQuery, ResourceVersion
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
-_PARAMS = frozenset({"_count", "_since", "_at", "_cursor", "_format", "_pretty"})
+_PARAMS = frozenset({"_count", "_since", "_at", "_cursor", "_summary", "_elements", "_format", "_pretty"})
 _PARTIAL = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
@@ -61,7 +61,9 @@ def _single(params: Sequence[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in params:
         if name not in _PARAMS:
-            raise InvalidRequest(f"history parameter {name!r} is not supported (use _count, _since, _at)")
+            raise InvalidRequest(
+                f"history parameter {name!r} is not supported (use _count, _since, _at, _summary, _elements)"
+            )
         if name in out:
             raise InvalidRequest(f"history parameter {name!r} is given more than once")
         out[name] = value
@@ -74,18 +76,18 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-def _entry(base_url: str, v: ResourceVersion) -> dict[str, Any]:
+def _entry(base_url: str, v: ResourceVersion, subset: Subset) -> dict[str, Any]:
     last = v.last_updated.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     entry: dict[str, Any] = {"fullUrl": f"{base_url}/{v.type}/{v.id}"}
     if v.deleted:
         request = {"method": "DELETE", "url": f"{v.type}/{v.id}"}
         response = {"status": "204 No Content"}
     elif v.version == 1:
-        entry["resource"] = orjson.Fragment(v.body or b"{}")
+        entry["resource"] = subset_body(v.body or b"{}", *subset)
         request = {"method": "POST", "url": v.type}
         response = {"status": "201 Created"}
     else:
-        entry["resource"] = orjson.Fragment(v.body or b"{}")
+        entry["resource"] = subset_body(v.body or b"{}", *subset)
         request = {"method": "PUT", "url": f"{v.type}/{v.id}"}
         response = {"status": "200 OK"}
     response.update(etag=v.etag, lastModified=last)
@@ -103,6 +105,7 @@ def history(
     self_url: str,
 ) -> Result:
     opts = _single(params)
+    subset = parse_subset(params)
     count = _int(opts["_count"], "_count", 0, MAX_COUNT) if "_count" in opts else DEFAULT_COUNT
     since = parse_instant(opts["_since"], "_since") if "_since" in opts else None
     at = parse_instant(opts["_at"], "_at", end=True) if "_at" in opts else None
@@ -129,7 +132,7 @@ def history(
         "link": links,
     }
     if versions:
-        bundle["entry"] = [_entry(ctx.base_url, v) for v in versions]
+        bundle["entry"] = [_entry(ctx.base_url, v, subset) for v in versions]
     return Result(200, bundle)
 
 

@@ -2,18 +2,21 @@
 
 The stored bytes are returned verbatim, never re-parsed. A deleted resource answers
 410, an unknown one 404. ``If-None-Match`` and ``If-Modified-Since`` answer 304 when
-the client's copy is current (https://hl7.org/fhir/R4/http.html#cread).
+the client's copy is current (https://hl7.org/fhir/R4/http.html#cread). ``params`` may
+hold ``_summary``/``_elements`` (a subset, parsed; other parameters are ignored).
 
-Signature: ``read(ctx, type, id, *, if_none_match=None, if_modified_since=None) -> Result``.
+Signature: ``read(ctx, type, id, *, if_none_match=None, if_modified_since=None, params=()) -> Result``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from helseflyt.errors import Gone, NotFound
 from helseflyt.interactions.context import Context, Result
 from helseflyt.interactions.preconditions import parse_etag
+from helseflyt.interactions.subsetting import parse_subset, subset_result
 from helseflyt.storage.base import Reader, ResourceVersion
 
 
@@ -53,9 +56,11 @@ def read(
     *,
     if_none_match: str | None = None,
     if_modified_since: datetime | None = None,
+    params: Sequence[tuple[str, str]] = (),
 ) -> Result:
+    subset = parse_subset(params)
     with ctx.store.reader() as reader:
         found = current_or_raise(reader, res_type, res_id)
     if not_modified(found, if_none_match, if_modified_since):
         return Result(304, None, found)
-    return Result(200, found.body, found)
+    return Result(200, subset_result(found, subset), found)

@@ -9,9 +9,9 @@ the last entry of the page (or the first, backward), so a page walk returns ever
 match exactly once even while others write. Unknown or unsupported parameters are ignored with a warning
 OperationOutcome entry (``search.mode = outcome``), or refused with 400 under
 ``Prefer: handling=strict``. ``_summary=count`` answers the total only;
-``_elements`` keeps the listed top-level elements (and marks the resources
-``SUBSETTED``). Stored bytes go into the Bundle verbatim (``orjson.Fragment``) unless
-``_elements`` needs them parsed.
+``_summary=true|text|data`` and ``_elements`` return subsets marked ``SUBSETTED``
+(:mod:`helseflyt.fhir.subset`). Stored bytes go into the Bundle verbatim
+(``orjson.Fragment``) unless a subset needs them parsed.
 
 Compartment search (``GET Patient/[id]/[type]?...``,
 https://hl7.org/fhir/R4/compartmentdefinition.html): ``compartment=("Patient", id)``
@@ -33,6 +33,7 @@ import orjson
 
 from helseflyt.errors import InvalidRequest, NotFound
 from helseflyt.interactions.context import Context, Result
+from helseflyt.interactions.subsetting import subset_body
 from helseflyt.interactions.types import is_resource_type
 from helseflyt.search.parse import Include, ParsedSearch, encode_cursor, parse
 from helseflyt.search.plan import MAX_INCLUDE, build_query, compartment_clause, include_queries, sort_values
@@ -40,8 +41,6 @@ from helseflyt.search.sealed import PAGE_PARAM, owner_of
 from helseflyt.storage.base import Reader, ResourceVersion
 from helseflyt.storage.common import to_micros
 from helseflyt.storage.query import Cursor, SearchQuery
-
-_SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
 
 def strict(prefer: str | None) -> bool:
@@ -59,17 +58,8 @@ def types_of(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(named)) or sorted(resource_types())
 
 
-def _entry(
-    ctx: Context, v: ResourceVersion, elements: tuple[str, ...], mode: str = "match"
-) -> dict[str, Any]:
-    resource: Any = orjson.Fragment(v.body or b"{}")
-    if elements:
-        full = orjson.loads(v.body or b"{}")
-        keep = {"resourceType", "id", "meta", *elements}
-        resource = {k: val for k, val in full.items() if k in keep}
-        meta = dict(resource.get("meta") or {})
-        meta["tag"] = [*(meta.get("tag") or []), _SUBSETTED]
-        resource["meta"] = meta
+def _entry(ctx: Context, v: ResourceVersion, parsed: ParsedSearch, mode: str = "match") -> dict[str, Any]:
+    resource = subset_body(v.body or b"{}", parsed.summary, parsed.elements)
     return {"fullUrl": f"{ctx.base_url}/{v.type}/{v.id}", "resource": resource, "search": {"mode": mode}}
 
 
@@ -115,8 +105,8 @@ def search(
     if found.total is not None:
         bundle["total"] = found.total
     bundle["link"] = links
-    entries = [] if count_only else [_entry(ctx, v, parsed.elements) for v in found.versions]
-    entries += [_entry(ctx, v, parsed.elements, "include") for v in included]
+    entries = [] if count_only else [_entry(ctx, v, parsed) for v in found.versions]
+    entries += [_entry(ctx, v, parsed, "include") for v in included]
     if parsed.ignored:
         entries.append(
             {

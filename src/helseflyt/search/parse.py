@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from helseflyt.errors import InvalidRequest
+from helseflyt.fhir.subset import SUMMARY_MODES
 from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.search.registry import SearchParam, for_type
 from helseflyt.storage.query import Cursor
@@ -129,12 +130,9 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
                 raise InvalidRequest(f"_total={value!r} must be one of {', '.join(_TOTALS)}")
             out.total = value
         elif raw_name == "_summary":
-            if value not in ("count", "false"):
-                out.ignored.append((raw_name, f"_summary={value} is not supported (count and false are)"))
-                continue
-            out.summary = value
+            out.summary = summary_mode(value)
         elif raw_name == "_elements":
-            out.elements = tuple(e.strip() for e in value.split(",") if e.strip())
+            out.elements = element_names(value)
         elif raw_name.partition(":")[0] in ("_include", "_revinclude"):
             name, _, mod = raw_name.partition(":")
             if mod not in ("", "iterate", "recurse"):
@@ -147,7 +145,25 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
             _criterion(out, registries, raw_name, value)
             continue
         out.applied.append((raw_name, value))
+    check_subset(out.summary, out.elements)
     return out
+
+
+def summary_mode(value: str) -> str:
+    if value not in SUMMARY_MODES:
+        raise InvalidRequest(f"_summary={value!r} must be one of {', '.join(SUMMARY_MODES)}")
+    return value
+
+
+def element_names(value: str) -> tuple[str, ...]:
+    return tuple(e.strip() for e in value.split(",") if e.strip())
+
+
+def check_subset(summary: str | None, elements: tuple[str, ...]) -> None:
+    """``_summary`` (other than ``false``/``count``) and ``_elements`` exclude each other
+    (as in HAPI FHIR: "Cannot combine the _summary and _elements parameters")."""
+    if elements and summary not in (None, "false", "count"):
+        raise InvalidRequest(f"_summary={summary} cannot be combined with _elements")
 
 
 def _include(name: str, value: str, iterate: bool, res_types: Sequence[str]) -> Include:
