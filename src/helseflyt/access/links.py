@@ -28,9 +28,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MAX_RECORDS", "linked", "links_of"]
+__all__ = ["MAX_STEPS", "linked", "links_of"]
 
-MAX_RECORDS = 64  # one person's records; a longer chain is cut here (documented)
+MAX_STEPS = 16  # links followed from a record; a longer chain is cut here (documented)
+_CHUNK = 500  # ids per query
 _SQL = (
     "SELECT target_id FROM reference_index WHERE res_type = 'Patient' AND param = 'link'"
     " AND target_type = 'Patient' AND res_id IN ({m})"
@@ -42,23 +43,28 @@ _SQL = (
 def linked(conn: Any, ids: Iterable[str]) -> set[str]:
     """``ids`` and every Patient record linked to one of them, transitively, both ways."""
     found = {i for i in ids if i}
-    frontier = set(found)
-    while frontier and len(found) < MAX_RECORDS:
-        batch = sorted(frontier)
-        marks = ", ".join("?" * len(batch))
-        rows = conn.query(_SQL.format(m=marks), [*batch, *batch])
-        frontier = {r[0] for r in rows if r[0]} - found
-        found |= frontier
+    frontier = sorted(found)
+    for _ in range(MAX_STEPS):
+        if not frontier:
+            break
+        new: set[str] = set()
+        for at in range(0, len(frontier), _CHUNK):
+            batch = frontier[at : at + _CHUNK]
+            marks = ", ".join("?" * len(batch))
+            new.update(r[0] for r in conn.query(_SQL.format(m=marks), [*batch, *batch]) if r[0])
+        frontier = sorted(new - found)
+        found.update(frontier)
     return found
 
 
 def links_of(resource: Any) -> list[str]:
-    """The Patient ids a Patient resource links to (relative ``Patient/[id]`` references)."""
-    out = []
+    """The Patient ids a Patient resource links to (``.../Patient/[id]`` references)."""
+    out: list[str] = []
     if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
         return out
     for link in resource.get("link") or ():
-        ref = ((link or {}).get("other") or {}).get("reference") if isinstance(link, dict) else None
-        if isinstance(ref, str) and ref.startswith("Patient/"):
-            out.append(ref.split("/")[1])
+        other = link.get("other") if isinstance(link, dict) else None
+        ref = other.get("reference") if isinstance(other, dict) else None
+        if isinstance(ref, str) and "Patient/" in ref:
+            out.append(ref.rsplit("Patient/", 1)[1].split("/")[0])
     return out

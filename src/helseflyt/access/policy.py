@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from helseflyt.access import consent as cc
+from helseflyt.access.links import linked, links_of
 from helseflyt.access.principal import Principal
 from helseflyt.errors import FhirError, InvalidRequest
 from helseflyt.storage.base import HistoryQuery, TokenCriterion
@@ -227,6 +228,9 @@ class RequestPolicy:
         self._care_done = True
         if self.role != "patient":
             self.base = controls(conn, self.base)
+        elif self.principal.pid:  # their own records and those linked to them (Patient.link)
+            own = linked(conn, patients_with_identifier(conn, self.principal.pid))
+            self.base = replace(self.base, own_ids=tuple(sorted(own)))
         if self.role != "practitioner":
             return
         if self.settings.care_cache_seconds <= 0:
@@ -366,6 +370,8 @@ class RequestPolicy:
         if self.role == "practitioner" and cc.is_citizen_control(resource):
             raise NoBasis("citizen controls (reservation, sperring, blokkering) are managed by the patient")
         current = tx.current(res_type, res_id)
+        if res_type == "Patient":
+            self._check_links(tx, resource, current)
         if current is None or current.deleted:
             return
         if self.role == "practitioner" and res_type == "Consent" and current.body is not None:
@@ -378,6 +384,23 @@ class RequestPolicy:
         f = replace(self.base, declared_any=True) if self.basis else self.base
         if not visible(tx.conn, f, res_type, res_id):
             raise NoBasis(f"no access to {res_type}/{res_id}: it may not be changed")
+
+    def _check_links(self, tx: Any, resource: Any, current: Any) -> None:
+        """``Patient.link`` joins records into one person's compartment (access/links.py):
+        a patient may not change links (it would open another record to them), a
+        practitioner may link only to records they may see."""
+        from helseflyt.fhir import json as fjson
+
+        before = fjson.loads(current.body) if current is not None and current.body else {}
+        if self.role == "patient":
+            if (resource or {}).get("link") != before.get("link") and (resource or before).get("link"):
+                raise NoBasis("links between Patient records (Patient.link) are made by the record keeper")
+            return
+        old = links_of(before)
+        f = replace(self.base, declared_any=True) if self.basis else self.base
+        for target in links_of(resource):
+            if target not in old and not visible(tx.conn, f, "Patient", target):
+                raise NoBasis(f"Patient.link to Patient/{target}: no access to that record")
 
     def after_write(self, tx: Any, res_type: str, res_id: str) -> None:
         """A patient writes only into their own record (checked on the new index rows)."""

@@ -20,6 +20,10 @@ reference rows for the parameters of the official Patient CompartmentDefinition 
   if the resource is sperret for ``p`` (a sperring Consent or a ``NORS`` label) — a
   basis that opens locks (``FORHOYET_*``).
 
+A citizen control counts only while its ``provision.period`` (if any) holds the request's
+time, and covers the Patient records linked to its patient (``Patient.link``, see
+``helseflyt.access.links``); a patient token's own records include the linked ones.
+
 A resource of a patient-linked type that links to no local Patient (e.g. a subject by
 identifier only) is shown to system tokens only: it may still be someone's.
 
@@ -41,6 +45,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from helseflyt.access import consent as cc
+from helseflyt.access.links import linked
 from helseflyt.fhir.model import compartment
 from helseflyt.storage.base import HistoryQuery, ResourceVersion, TokenCriterion
 from helseflyt.storage.query import SearchQuery, SearchResult
@@ -115,6 +120,10 @@ class AccessFilter:
     reserved_ids: tuple[str, ...] | None = None
     locking_ids: tuple[str, ...] | None = None
     blocking_ids: tuple[str, ...] | None = None
+    # A patient token's own Patient records with those linked to them (Patient.link),
+    # computed per request; None = the records with the token's identifier only.
+    own_ids: tuple[str, ...] | None = None
+    patient_links: bool = True  # any Patient.link stored (False: controls skip the link lookup)
 
 
 class _Sql:
@@ -261,12 +270,42 @@ def _own_patients(nin: str | None, q: _Sql) -> str:
     )
 
 
-def _control(pid: str, code: str, q: _Sql, extra: str = "") -> str:
-    """An active citizen-control Consent of patient ``pid`` (alias ``kc``)."""
+def _in_force(key: str, now: int, q: _Sql) -> str:
+    """Consent ``key``'s ``provision.period`` (if any) holds ``now``."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM date_index kp WHERE kp.res_type = 'Consent' AND kp.res_id = {key}"
+        f" AND kp.param = 'period' AND (kp.low > {q.marks([now])} OR kp.high < {q.marks([now])}))"
+    )
+
+
+def _person(pid: str, f: AccessFilter) -> str:
+    """Patient ``pid`` and the records linked to it (one step each way; the per-request
+    lists in :func:`controls` follow chains to any length)."""
+    if not f.patient_links:
+        return pid
+    link = "{a}.res_type = 'Patient' AND {a}.param = 'link' AND {a}.target_type = 'Patient'"
+    return (
+        f"SELECT {pid} UNION SELECT kl.target_id FROM reference_index kl WHERE {link.format(a='kl')}"
+        f" AND kl.res_id = {pid} UNION SELECT km.res_id FROM reference_index km"
+        f" WHERE {link.format(a='km')} AND km.target_id = {pid}"
+    )
+
+
+def _mine(f: AccessFilter, q: _Sql) -> str:
+    """A patient token's own Patient ids (linked records included when computed)."""
+    return q.marks(f.own_ids) if f.own_ids is not None else _own_patients(f.pid, q)
+
+
+def _control(pid: str, code: str, f: AccessFilter, q: _Sql, extra: str = "") -> str:
+    """A citizen-control Consent of patient ``pid`` (or a record linked to it), active and
+    within its ``provision.period`` (alias ``kc``)."""
+    person = _person(pid, f)
+    target = f"kc.target_id = {pid}" if person == pid else f"kc.target_id IN ({person})"
     return (
         "EXISTS (SELECT 1 FROM reference_index kc WHERE kc.res_type = 'Consent' AND kc.param = 'patient'"
-        f" AND kc.target_type = 'Patient' AND kc.target_id = {pid}"
+        f" AND kc.target_type = 'Patient' AND {target}"
         f" AND {_token_is('ks', 'Consent', 'kc.res_id', 'status', ('active',), q)}"
+        f" AND {_in_force('kc.res_id', f.now, q)}"
         " AND EXISTS (SELECT 1 FROM token_index kk WHERE kk.res_type = 'Consent' AND kk.res_id = kc.res_id"
         f" AND kk.param = 'category' AND kk.system = {q.marks([cc.CONTROL_SYSTEM])}"
         f" AND kk.value = {q.marks([code])}){extra})"
@@ -280,7 +319,7 @@ def _among(pid: str, ids: tuple[str, ...], q: _Sql) -> str:
 def _reserved(pid: str, f: AccessFilter, q: _Sql) -> str:
     if f.reserved_ids is not None:
         return _among(pid, f.reserved_ids, q)
-    return _control(pid, cc.RESERVATION, q)
+    return _control(pid, cc.RESERVATION, f, q)
 
 
 def _blocked(pid: str, f: AccessFilter, q: _Sql) -> str:
@@ -298,7 +337,7 @@ def _blocked(pid: str, f: AccessFilter, q: _Sql) -> str:
         " AND kr.param = 'actor' AND kr.target_type = 'Practitioner'"
         f" AND kr.target_id IN ({_practitioners(f, q)}))"
     )
-    return _control(pid, cc.BLOCKING, q, f" AND ({by_hpr} OR {by_ref})")
+    return _control(pid, cc.BLOCKING, f, q, f" AND ({by_hpr} OR {by_ref})")
 
 
 def _locked(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
@@ -328,8 +367,9 @@ def _locked(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
     if f.locking_ids is not None:
         if not f.locking_ids:
             return label
-        return f"({label} OR ({_among(pid, f.locking_ids, q)} AND {_control(pid, cc.SPERRING, q, covers)}))"
-    return f"({label} OR {_control(pid, cc.SPERRING, q, covers)})"
+        among = _among(pid, f.locking_ids, q)
+        return f"({label} OR ({among} AND {_control(pid, cc.SPERRING, f, q, covers)}))"
+    return f"({label} OR {_control(pid, cc.SPERRING, f, q, covers)})"
 
 
 def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
@@ -337,7 +377,7 @@ def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
     if f.role == "system":
         return f"NOT {_reserved(pid, f, q)}"
     if f.role == "patient":
-        return f"{pid} IN ({_own_patients(f.pid, q)})"
+        return f"{pid} IN ({_mine(f, q)})"
     parts = [_basis(pid, f, q), f"NOT {_reserved(pid, f, q)}", f"NOT {_blocked(pid, f, q)}"]
     opened = [_declared(pid, f, q)] if f.opens_locked else []  # FORHOYET_* for the patient in question
     if f.actor:  # an emergency grant with FORHOYET_AKUTT opens locks too
@@ -391,7 +431,7 @@ def _predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, q: _Sql
         if f.role == "patient" and len(linked) == 1:  # let the database start from the compartment
             some = (
                 f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE lo.target_id IN"
-                f" ({_own_patients(f.pid, q)}) AND lo.target_type = 'Patient'"
+                f" ({_mine(f, q)}) AND lo.target_type = 'Patient'"
                 f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
             )
         every = _linked(alias, narrowed, q, tail)
@@ -435,9 +475,10 @@ def care_patients(conn: Any, f: AccessFilter, limit: int) -> list[str] | None:
 
 
 def controls(conn: Any, f: AccessFilter, limit: int = 2000) -> AccessFilter:
-    """``f`` with the patients of active citizen controls filled in (reservation;
-    sperring and this practitioner's blokkering for practitioners), each left None when
-    more than ``limit``: then the SQL checks per patient instead."""
+    """``f`` with the patients of citizen controls in force now filled in (reservation;
+    sperring and this practitioner's blokkering for practitioners) with the Patient
+    records linked to them (``Patient.link``), each left None when more than ``limit``:
+    then the SQL checks per patient instead."""
 
     def patients(code: str, extra: str = "") -> tuple[str, ...] | None:
         q = _Sql()
@@ -447,13 +488,18 @@ def controls(conn: Any, f: AccessFilter, limit: int = 2000) -> AccessFilter:
             " ON kc.res_type = 'Consent' AND kc.res_id = kk.res_id AND kc.param = 'patient'"
             " AND kc.target_type = 'Patient' WHERE kk.res_type = 'Consent' AND kk.param = 'category'"
             f" AND kk.value = {q.marks([code])} AND kk.system = {q.marks([cc.CONTROL_SYSTEM])}"
-            f" AND {_token_is('ks', 'Consent', 'kc.res_id', 'status', ('active',), q)}{extra} LIMIT ?",
+            f" AND {_token_is('ks', 'Consent', 'kc.res_id', 'status', ('active',), q)}"
+            f" AND {_in_force('kc.res_id', f.now, q)}{extra} LIMIT ?",
             args,
         )
         rows = conn.query(sql, [*args, limit + 1])
-        return None if len(rows) > limit else tuple(sorted(r[0] for r in rows if r[0]))
+        if len(rows) > limit:
+            return None
+        ids = {r[0] for r in rows if r[0]}
+        return tuple(sorted(linked(conn, ids) if ids and links else ids))  # linked records too
 
-    found: dict[str, Any] = {"reserved_ids": patients(cc.RESERVATION)}
+    links = bool(conn.query(_ANY_LINK))
+    found: dict[str, Any] = {"patient_links": links, "reserved_ids": patients(cc.RESERVATION)}
     if f.role == "practitioner":
         found["locking_ids"] = patients(cc.SPERRING)
         if f.hpr:
@@ -469,6 +515,12 @@ def controls(conn: Any, f: AccessFilter, limit: int = 2000) -> AccessFilter:
             )
             found["blocking_ids"] = patients(cc.BLOCKING, by)
     return replace(f, **found)
+
+
+_ANY_LINK = (
+    "SELECT 1 FROM reference_index WHERE res_type = 'Patient' AND param = 'link'"
+    " AND target_type = 'Patient' LIMIT 1"
+)
 
 
 def _literal(value: str) -> str:
