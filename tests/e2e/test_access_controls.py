@@ -4,14 +4,18 @@ and the purge of expired emergency grants, through the app on every backend."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from helseflyt.access import policy
 from helseflyt.access.testing import TestIssuer
 from helseflyt.http.testing import Client
+from helseflyt.storage import Store
+from helseflyt.storage.sql_access import insert_grants, purge_grants
 
 from . import test_access_matrix as matrix
-from .test_access_matrix import FNR, HPR_OTHER_GP, JSON, OTHER_OFFICE, _day, _obs
+from .test_access_matrix import FNR, HPR_NOENC, HPR_OTHER_GP, JSON, OTHER_HOSPITAL, OTHER_OFFICE, _day, _obs
 from .test_access_rules import doctor, patient, reservation
 
 store, api, issuer = matrix.store, matrix.api, matrix.issuer
@@ -144,3 +148,49 @@ def test_who_may_link_records(api: Client, issuer: TestIssuer) -> None:
     refused = api.put("Patient/po", json=theirs, headers={**gp, **JSON})
     assert refused.status_code == 403 and "Patient/pn" in refused.text
     assert FNR["po"] in str(api.get("Patient/po", headers=gp).json())  # unchanged
+
+
+def _grants(store: Store) -> list[tuple[Any, ...]]:
+    with store.reader() as r:
+        return [tuple(row) for row in r.conn.query("SELECT actor, patient_id, expires FROM access_grant")]
+
+
+def test_expired_grants_are_purged_and_stay_audited(api: Client, issuer: TestIssuer, store: Store) -> None:
+    plain = doctor(issuer, HPR_NOENC, OTHER_HOSPITAL)
+    urgent = {**plain, "nhn-access-basis": "AKUTT", "nhn-access-reason": quote("hjertestans")}
+    assert api.get("Observation/obs-n", headers=urgent).status_code == 200
+    assert [(a, p) for a, p, _ in _grants(store)] == [(f"hpr:{HPR_NOENC}", "pn")]
+    with store.transaction() as tx:  # time passes: the grant runs out; someone else's too
+        tx.conn.executemany("UPDATE access_grant SET expires = ?", [(1,)])
+        insert_grants(tx.conn, [("hpr:100009", "pl", "AKUTT", "old", 0, 2)])
+    assert api.get("Observation/obs-n", headers=plain).status_code == 403  # expired: no access
+    policy.PURGES._last.clear()  # the periodic purge of everyone's is due
+    again = {**urgent, "nhn-access-reason": quote("ny hendelse")}
+    assert api.get("Patient/po", headers=again).status_code == 200  # a new grant purges
+    left = _grants(store)
+    assert [(a, p) for a, p, _ in left] == [(f"hpr:{HPR_NOENC}", "po")]
+    assert all(expires > 2 for *_, expires in left)
+    review = api.get("AuditEvent/$review", params={"org": OTHER_HOSPITAL}, headers=plain).json()
+    reasons = [
+        p["valueString"]
+        for a in review.get("parameter", ())
+        if a["name"] == "access"
+        for p in a["part"]
+        if p["name"] == "reason"
+    ]
+    assert "hjertestans" in reasons and "ny hendelse" in reasons  # the purged grant's audit stays
+
+
+def test_purge_grants_on_its_own(store: Store) -> None:
+    rows = [
+        ("hpr:1", "a", "AKUTT", "r", 0, 10),
+        ("hpr:1", "b", "AKUTT", "r", 0, 30),
+        ("hpr:2", "a", "AKUTT", "r", 0, 10),
+    ]
+    with store.transaction() as tx:
+        insert_grants(tx.conn, rows)
+        purge_grants(tx.conn, 20, "hpr:1")
+    assert sorted((a, p) for a, p, _ in _grants(store)) == [("hpr:1", "b"), ("hpr:2", "a")]
+    with store.transaction() as tx:
+        purge_grants(tx.conn, 20)
+    assert [(a, p) for a, p, _ in _grants(store)] == [("hpr:1", "b")]

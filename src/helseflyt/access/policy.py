@@ -57,6 +57,7 @@ from helseflyt.storage.sql_access import (
     insert_grants,
     patients_of,
     patients_with_identifier,
+    purge_grants,
     visible,
 )
 
@@ -135,6 +136,25 @@ class CareCache:
 
 
 CARE_CACHE = CareCache()
+PURGE_SECONDS = 600
+
+
+class PurgeClock:
+    """When each store's expired grants were last purged (per process; a lock, a dict)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, int] = {}
+
+    def due(self, where: str, now: int) -> bool:
+        with self._lock:
+            if now - self._last.get(where, 0) < PURGE_SECONDS * 1_000_000:
+                return False
+            self._last[where] = now
+            return True
+
+
+PURGES = PurgeClock()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -339,11 +359,19 @@ class RequestPolicy:
         expires = self.now + int(self.settings.emergency_hours * 3_600_000_000)
         rows = [(self.actor, p, self.basis, self.reason or "", self.now, expires) for p in new]
         if isinstance(reader, GuardedTransaction):
-            insert_grants(reader.conn, rows)
+            self._write_grants(reader.conn, rows)
         else:
             with self.store.transaction() as tx:
-                insert_grants(tx.conn, rows)
+                self._write_grants(tx.conn, rows)
         self._granted.update(new)
+
+    def _write_grants(self, conn: Any, rows: list[tuple[str, str, str, str, int, int]]) -> None:
+        """Insert, and purge expired grants: this practitioner's every time (their index
+        range), everyone's at most once per :data:`PURGE_SECONDS` per store and process."""
+        insert_grants(conn, rows)
+        purge_grants(conn, self.now, self.actor)
+        if PURGES.due(getattr(self.store, "url", ""), self.now):
+            purge_grants(conn, self.now)
 
     def deny(self, reader: Any, res_type: str, res_id: str) -> None:
         """A resource the principal may not see: 403 saying why where the reason does not

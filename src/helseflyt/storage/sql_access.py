@@ -561,6 +561,16 @@ def insert_grants(conn: Any, rows: Sequence[tuple[str, str, str, str, int, int]]
     )
 
 
+def purge_grants(conn: Any, now: int, actor: str | None = None) -> None:
+    """Delete the grants (of ``actor``, or everyone's) that expired by ``now``: they open
+    nothing any more, and the audit trail keeps the declaration and every request made
+    under them."""
+    if actor is None:
+        conn.executemany("DELETE FROM access_grant WHERE expires <= ?", [(now,)])
+    else:
+        conn.executemany("DELETE FROM access_grant WHERE actor = ? AND expires <= ?", [(actor, now)])
+
+
 def active_grants(conn: Any, actor: str, now: int) -> list[tuple[str, str, str, int]]:
     """``(patient_id, basis, reason, expires)`` of the actor's unexpired grants."""
     rows = conn.query(
