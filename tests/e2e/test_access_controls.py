@@ -3,6 +3,8 @@ and the purge of expired emergency grants, through the app on every backend."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -194,3 +196,19 @@ def test_purge_grants_on_its_own(store: Store) -> None:
     with store.transaction() as tx:
         purge_grants(tx.conn, 20)
     assert [(a, p) for a, p, _ in _grants(store)] == [("hpr:1", "b")]
+
+
+def test_grant_lasts_the_configured_hours(
+    make_client: Callable[..., Client], tmp_path: Path, issuer: TestIssuer, store: Store
+) -> None:
+    settings = matrix.jwks_settings(tmp_path, issuer, access_emergency_hours=1.5)
+    client = make_client(settings=settings)
+    urgent = {
+        **doctor(issuer, HPR_NOENC, OTHER_HOSPITAL),
+        "nhn-access-basis": "AKUTT",
+        "nhn-access-reason": "x",
+    }
+    assert client.get("Observation/obs-n", headers=urgent).status_code == 200
+    with store.reader() as r:
+        ((granted, expires),) = r.conn.query("SELECT granted, expires FROM access_grant")
+    assert expires - granted == 90 * 60 * 1_000_000

@@ -265,18 +265,23 @@ def issuer() -> TestIssuer:
     return TestIssuer()
 
 
-@pytest.fixture
-def api(make_client: Callable[..., Client], tmp_path: Path, issuer: TestIssuer) -> Client:
+def jwks_settings(tmp_path: Path, issuer: TestIssuer, **more: Any) -> Settings:
+    """Settings trusting ``issuer`` (its key set in a file), plus ``more``."""
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(issuer.jwks()))
-    settings = Settings(
+    return Settings(
         data_dir=str(tmp_path / "data"),
         auth="jwks",
         auth_jwks=str(path),
         auth_issuer=ISSUER,
         auth_audience=AUDIENCE,
+        **more,
     )
-    return make_client(settings=settings)
+
+
+@pytest.fixture
+def api(make_client: Callable[..., Client], tmp_path: Path, issuer: TestIssuer) -> Client:
+    return make_client(settings=jwks_settings(tmp_path, issuer))
 
 
 def headers_for(issuer: TestIssuer, actor: Actor, me: str | None, target: str) -> dict[str, str]:
