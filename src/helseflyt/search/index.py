@@ -35,7 +35,7 @@ from helseflyt.search.registry import SearchParam, for_type
 from helseflyt.search.values import MAX_MICROS, MIN_MICROS, date_range, normalise
 from helseflyt.storage.base import IndexRow
 
-__all__ = ["index", "reference_parts"]
+__all__ = ["convert", "index", "reference_parts"]
 
 log = logging.getLogger("helseflyt.search")
 
@@ -273,25 +273,38 @@ _CONVERT: dict[str, Emit] = {
 }
 
 
-def _plan(res_type: str) -> tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...]], ...]:
+def convert(kind: str, param: str, node: Any, out: list[IndexRow]) -> None:
+    """Append the rows of one value of a ``kind`` parameter (composite components)."""
+    _CONVERT[kind](param, node, None, out)
+
+
+Plan = tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...], Any], ...]
+
+
+def _plan(res_type: str) -> Plan:
     """The plan of ``res_type`` for the registry's current generation."""
     return _plan_for(res_type, registry.generation())
 
 
 @cache
-def _plan_for(
-    res_type: str,
-    gen: int,  # the registry's generation (custom SearchParameters change it)
-) -> tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...]], ...]:
+def _plan_for(res_type: str, gen: int) -> Plan:  # gen: the registry's generation
     """Per distinct expression: the compiled expression, its dict-walk fast path (or
-    None, see :mod:`helseflyt.search.fastpath`) and its (converter, code, filter)s."""
+    None, see :mod:`helseflyt.search.fastpath`), its (converter, code, filter)s and the
+    composites over its items (a :class:`~helseflyt.search.composite.CompositeRows`)."""
+    from helseflyt.search.composite import CompositeRows
+
     groups: dict[str, tuple[Any, list[tuple[Emit, str, str | None]]]] = {}
+    composites: dict[str, list[SearchParam]] = {}
     params: dict[str, SearchParam] = for_type(res_type)
     for code, p in params.items():
-        if code == "_id" or code == "_lastUpdated":
-            continue  # columns of resource_current
+        if code == "_id" or code == "_lastUpdated" or p.union_of:
+            continue  # columns of resource_current; composites queried through others
+        groups.setdefault(p.expression, (p.compiled, []))
+        if p.type == "composite":
+            composites.setdefault(p.expression, []).append(p)
+            continue
         only = ",".join(p.only_targets) if p.only_targets else None
-        groups.setdefault(p.expression, (p.compiled, []))[1].append((_CONVERT[p.type], code, only))
+        groups[p.expression][1].append((_CONVERT[p.type], code, only))
     if "identifier" not in params:  # conditional requests need identifier on every type
         from helseflyt.fhir import fhirpath
 
@@ -299,7 +312,12 @@ def _plan_for(
             (_token, "identifier", None)
         )
     return tuple(
-        (compiled, compile_fast(res_type, expression), tuple(emits))
+        (
+            compiled,
+            compile_fast(res_type, expression),
+            tuple(emits),
+            CompositeRows(res_type, tuple(composites[expression])) if expression in composites else None,
+        )
         for expression, (compiled, emits) in groups.items()
     )
 
@@ -310,7 +328,7 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
     for existence or takes a min/max)."""
     out: list[IndexRow] = []
     keys = set(resource)
-    for compiled, fast, emits in _plan_for(res_type, registry.generation()):
+    for compiled, fast, emits, composite in _plan_for(res_type, registry.generation()):
         try:
             if fast is not None:
                 if fast.trigger is not None and fast.trigger.isdisjoint(keys):
@@ -329,4 +347,6 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
         for emit, code, only in emits:
             for node in nodes:
                 emit(code, node, only, out)
+        if composite is not None:
+            composite(resource, nodes, out)
     return list(dict.fromkeys(out))

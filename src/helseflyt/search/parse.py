@@ -48,6 +48,7 @@ _MODIFIERS = {
     "quantity": {"missing"},
     "reference": {"missing", "identifier"},  # and :[type]
     "uri": {"above", "below", "missing"},
+    "composite": {"missing"},
 }
 _TOTALS = ("none", "estimate", "accurate")
 
@@ -124,6 +125,8 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
                     raise InvalidRequest(
                         f"_sort={value!r}: {code!r} is not a search parameter of {', '.join(res_types)}"
                     )
+                if any(reg[code].type == "composite" for reg in registries.values()):
+                    raise InvalidRequest(f"_sort={value!r}: composite parameters cannot be sorted on")
                 out.sort.append((code, desc))
         elif raw_name == "_total":
             if value not in _TOTALS:

@@ -187,7 +187,16 @@ def _terminal(c: Criterion, base_url: str) -> Clause:
     p = c.param
     code = p.code
     if c.modifier == "missing":
-        return Clause(_table(p.type, code), code, ((),), negate=c.values[0] == "true" and len(c.values) == 1)
+        return Clause(
+            _table(p.type, code),
+            p.union_of or code,
+            ((),),
+            negate=c.values[0] == "true" and len(c.values) == 1,
+        )
+    if p.type == "composite":
+        from helseflyt.search.composite import composite_clause
+
+        return composite_clause(c, base_url)
     if code == "_id":
         return Clause("resource", code, tuple((Test("res_id", "=", unescape(v)),) for v in c.values))
     if code == "_lastUpdated":

@@ -36,8 +36,10 @@ from helseflyt.fhir.fhirpath import Expression
 from helseflyt.fhir.model import resource_types, search_parameters
 
 __all__ = [
+    "COMPOSITE_SLOTS",
     "SUPPORTED_TYPES",
     "SearchParam",
+    "composite_components",
     "custom",
     "for_type",
     "generation",
@@ -49,7 +51,9 @@ __all__ = [
 
 log = logging.getLogger("helseflyt.search")
 
-SUPPORTED_TYPES = frozenset({"number", "date", "string", "token", "reference", "quantity", "uri"})
+SUPPORTED_TYPES = frozenset(
+    {"number", "date", "string", "token", "reference", "quantity", "uri", "composite"}
+)
 _ABSTRACT_BASES = ("Resource", "DomainResource")
 
 
@@ -65,6 +69,11 @@ class SearchParam:
     compiled: Expression
     targets: tuple[str, ...] = ()  # reference: allowed target types
     only_targets: tuple[str, ...] = ()  # reference: keep only references to these (patched resolve())
+    # composite: (type, expression relative to each item of ``expression``) per component
+    components: tuple[tuple[str, str], ...] = ()
+    # composite whose rows are those of other composites (combo-code-value-quantity is
+    # code-value-quantity | component-code-value-quantity): queried through them, no rows
+    union_of: tuple[str, ...] = ()
 
 
 def patch_expression(code: str, base: str, expression: str) -> tuple[str, tuple[str, ...]]:
@@ -164,7 +173,14 @@ def _compile(sp: dict[str, Any], base: str, *, custom: bool = False) -> SearchPa
     def note(b: str, c: str, reason: str) -> None:
         _note(b, c, prefix + reason)
 
-    if kind not in SUPPORTED_TYPES:
+    components: tuple[tuple[str, str], ...] = ()
+    if kind == "composite":
+        found = composite_components(sp)
+        if isinstance(found, str):
+            note(base, code, f"type composite: {found}")
+            return None
+        components = found
+    elif kind not in SUPPORTED_TYPES:
         note(base, code, f"type {kind} is not supported yet")
         return None
     expression = sp.get("expression")
@@ -186,8 +202,77 @@ def _compile(sp: dict[str, Any], base: str, *, custom: bool = False) -> SearchPa
         note(base, code, f"expression does not compile: {exc}")
         return None
     return SearchParam(
-        code, kind, base, sp.get("url", ""), mine, compiled, tuple(sp.get("target") or ()), only
+        code, kind, base, sp.get("url", ""), mine, compiled, tuple(sp.get("target") or ()), only, components
     )
+
+
+# Component types per position in ``composite_index`` (slot 1: system1/value1; slot 2:
+# system2/value2/number2/low2/high2; slot 3: number3), see search/composite.py.
+COMPOSITE_SLOTS = (
+    frozenset({"token", "reference"}),
+    frozenset({"token", "quantity", "number", "date", "string"}),
+    frozenset({"number"}),
+)
+
+
+def composite_components(sp: dict[str, Any]) -> tuple[tuple[str, str], ...] | str:
+    """``(type, expression)`` of each component of a composite SearchParameter, or why it
+    cannot be supported. Component definitions are looked up among the official and the
+    custom SearchParameters by canonical URL."""
+    comps = sp.get("component")
+    if not isinstance(comps, list) or not comps:
+        return "no components"
+    if len(comps) > len(COMPOSITE_SLOTS):
+        return f"{len(comps)} components (at most {len(COMPOSITE_SLOTS)})"
+    out = []
+    for i, comp in enumerate(comps):
+        if not isinstance(comp, dict) or not isinstance(comp.get("expression"), str):
+            return f"component {i + 1} has no expression"
+        definition = _by_url().get(str(comp.get("definition", "")).split("|", 1)[0])
+        if definition is None:
+            definition = next(
+                (d for ds in _custom.values() for d in ds if d.get("url") == comp.get("definition")), None
+            )
+        kind = definition.get("type") if definition else None
+        if kind not in COMPOSITE_SLOTS[i]:
+            return f"component {i + 1} ({comp.get('definition')}) of type {kind} is not supported there"
+        try:
+            fhirpath.compile(comp["expression"].removeprefix("%resource."))
+        except fhirpath.FHIRPathError as exc:
+            return f"component {i + 1} expression does not compile: {exc}"
+        out.append((str(kind), _COMPONENT_PATCHES.get((sp.get("url"), i), comp["expression"])))
+    return tuple(out)
+
+
+# Upstream bugs in component expressions: DocumentReference-relationship gives the
+# reference component ``code`` and the token component ``target`` (swapped).
+_COMPONENT_PATCHES = {
+    ("http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", 0): "target",
+    ("http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", 1): "code",
+}
+
+
+@cache
+def _by_url() -> dict[str, dict[str, Any]]:
+    return {sp["url"]: sp for sp in search_parameters() if "url" in sp}
+
+
+def _unions(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
+    """Mark composites whose expression is a union of other composites' expressions with
+    the same components (``union_of``): they are queried through those, with no rows."""
+    from dataclasses import replace
+
+    by_shape = {(p.expression, p.components): code for code, p in params.items() if p.components}
+    for code, p in list(params.items()):
+        if not p.components:
+            continue
+        parts = _split_union(p.expression)
+        if len(parts) < 2:
+            continue
+        others = [by_shape.get((part, p.components)) for part in parts]
+        if all(others) and code not in others:
+            params[code] = replace(p, union_of=tuple(o for o in others if o))
+    return params
 
 
 _generation = 0
@@ -286,8 +371,9 @@ def _for_type(res_type: str, gen: int) -> dict[str, SearchParam]:
                     compiled.compiled,
                     compiled.targets,
                     compiled.only_targets,
+                    compiled.components,
                 )
-    return out
+    return _unions(out)
 
 
 def param(res_type: str, code: str) -> SearchParam | None:

@@ -82,13 +82,14 @@ class IndexEntry:
 #   ("number", param, value, system | None, code | None)  numbers and quantities (float value)
 #   ("reference", param, type | None, id | None, url | None)
 #   ("uri", param, value)
+#   ("composite", param, system1, value1, system2, value2, number2, low2, high2, number3)
 # (An :class:`IndexEntry` is a token row.)
 IndexRow = tuple[Any, ...]
 
 # Computes a resource's index rows; called by ``put`` inside the write transaction.
 Indexer = Callable[[str, dict[str, Any]], Iterable[IndexEntry | IndexRow]]
 
-INDEX_TABLES = ("token", "string", "date", "number", "reference", "uri")
+INDEX_TABLES = ("token", "string", "date", "number", "reference", "uri", "composite")
 
 
 class Serialized(NamedTuple):

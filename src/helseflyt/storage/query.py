@@ -46,6 +46,8 @@ COLUMNS = {
     "number": ("value", "system", "code"),
     "reference": ("target_type", "target_id", "url"),
     "uri": ("value",),
+    # one row per element instance of a composite parameter (search/composite.py)
+    "composite": ("system1", "value1", "system2", "value2", "number2", "low2", "high2", "number3"),
 }
 
 

@@ -54,6 +54,7 @@ INDEX_COLUMNS = {
     "number": ("param", "value", "system", "code"),
     "reference": ("param", "target_type", "target_id", "url"),
     "uri": ("param", "value"),
+    "composite": ("param", "system1", "value1", "system2", "value2", "number2", "low2", "high2", "number3"),
 }
 
 

@@ -15,7 +15,7 @@ from helseflyt.search.fastpath import compile_fast
 def _engine_rows(res_type: str, resource: dict[str, Any]) -> set[Any]:
     """The rows the indexer made before the fast path: every expression by the engine."""
     out: list[Any] = []
-    for compiled, _, emits in ix._plan(res_type):
+    for compiled, _, emits, composite in ix._plan(res_type):
         try:
             nodes = compiled.evaluate_nodes(resource)
         except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError):
@@ -23,6 +23,8 @@ def _engine_rows(res_type: str, resource: dict[str, Any]) -> set[Any]:
         for emit, code, only in emits:
             for node in nodes:
                 emit(code, node, only, out)
+        if composite is not None:
+            composite(resource, nodes, out, engine=True)
     return set(out)
 
 

@@ -55,6 +55,7 @@ _INDEX_TYPES = {  # binary COPY types of the 002_search.sql tables (after res_ty
     "number": ["text", "float8", "text", "text"],
     "reference": ["text"] * 4,
     "uri": ["text"] * 2,
+    "composite": ["text"] * 5 + ["float8", "int8", "int8", "float8"],
 }
 
 
