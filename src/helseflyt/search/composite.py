@@ -22,6 +22,8 @@ values (slots: see :data:`helseflyt.search.registry.COMPOSITE_SLOTS` and migrati
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
 from itertools import product
@@ -30,8 +32,8 @@ from typing import Any
 from helseflyt.errors import InvalidRequest
 from helseflyt.fhir import fhirpath
 from helseflyt.fhir.fhirpath import FHIRPathError, Node
-from helseflyt.search.fastpath import Fast, Slow, compile_fast
-from helseflyt.search.registry import SearchParam
+from helseflyt.search.fastpath import Fast, Slow, _choices_of, compile_fast
+from helseflyt.search.registry import SearchParam, _split_union
 from helseflyt.storage.base import IndexRow
 from helseflyt.storage.query import Clause, Test
 
@@ -50,19 +52,33 @@ _SLOT_COLUMNS: dict[tuple[int, str], dict[str, str]] = {
     (1, "string"): {"norm": "value2", "exact": "system2"},
     (2, "number"): {"value": "number3"},
 }
-_ORDER = ("system1", "value1", "system2", "value2", "number2", "low2", "high2", "number3")
-_ROW_COLUMNS = {
-    "token": ("system", "value"),
-    "number": ("value", "system", "code"),
-    "date": ("low", "high"),
-    "string": ("norm", "exact"),
-    "reference": ("target_type", "target_id", "url"),
-}
 
 
 @cache
 def _fast(node_type: str, expression: str) -> Fast | None:
     return compile_fast(node_type, expression) if node_type else None
+
+
+_CHOICE_AS = re.compile(r"^([a-z][A-Za-z0-9]*)\.as\(([A-Za-z]+)\)$")
+
+
+@cache
+def _needs(node_type: str, expression: str) -> frozenset[str] | None:
+    """Keys of which an element must have one for ``expression`` to give anything
+    (``value.as(Quantity)``: ``valueQuantity``), or None when not known. A cheap check
+    before the evaluation: most Observations have one kind of value of four."""
+    keys: set[str] = set()
+    for part in _split_union(expression):
+        m = _CHOICE_AS.match(part)
+        if m is not None and _choices_of(node_type, m.group(1)):  # a choice element
+            key = m.group(1) + m.group(2)[0].upper() + m.group(2)[1:]
+            keys.update((key, "_" + key))
+            continue
+        fast = _fast(node_type, part)
+        if fast is None or fast.trigger is None:
+            return None
+        keys |= fast.trigger
+    return frozenset(keys)
 
 
 def _items(expression: str, node: Any, resource: dict[str, Any], res_type: str, engine: bool) -> list[Any]:
@@ -71,6 +87,10 @@ def _items(expression: str, node: Any, resource: dict[str, Any], res_type: str, 
     if expression.startswith(_RESOURCE):
         expression, node = expression[len(_RESOURCE) :], Node(resource, None, None, None, None, res_type)
     value, node_type = (node.value, node.type) if node.__class__ is Node else (node, "")
+    if value.__class__ is dict and not engine:
+        needs = _needs(node_type, expression)
+        if needs is not None and needs.isdisjoint(value):
+            return []
     fast = _fast(node_type, expression) if value.__class__ is dict and not engine else None
     if fast is not None:
         try:
@@ -95,42 +115,48 @@ class CompositeRows:
         from helseflyt.search.index import convert
 
         for node in nodes:
-            seen: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            seen: dict[tuple[int, str, str], list[tuple[Any, ...]]] = {}
             for p in self.params:
                 parts = []
                 for slot, (kind, expression) in enumerate(p.components):
-                    values = seen.get((kind, expression))
+                    key = (slot, kind, expression)
+                    values = seen.get(key)
                     if values is None:
-                        values = seen[(kind, expression)] = []
+                        values = seen[key] = []
                         try:
                             items = _items(expression, node, resource, self.res_type, engine)
                         except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError):
                             items = []
-                        rows: list[IndexRow] = []
-                        for item in items:
-                            convert(kind, "", item, rows)
-                        table = "number" if kind == "quantity" else kind
-                        for row in rows:
-                            if row[0] == table and row[1] == "":
-                                values.append(dict(zip(_ROW_COLUMNS[table], row[2:], strict=True)))
+                        if items:
+                            rows: list[IndexRow] = []
+                            for item in items:
+                                convert(kind, "", item, rows)
+                            table, pack = _TABLE[kind], _PACK[(slot, kind)]
+                            values += [pack(r) for r in rows if r[0] == table and r[1] == ""]
                     if not values:
                         break
-                    parts.append([_slotted(slot, kind, v) for v in values])
+                    parts.append(values)
                 else:
+                    head = ("composite", p.code)
+                    pad = (None,) * (8 - sum(_WIDTH[: len(parts)]))
                     for combo in product(*parts):
-                        merged: dict[str, Any] = {}
-                        for piece in combo:
-                            merged.update(piece)
-                        out.append(("composite", p.code, *(merged.get(c) for c in _ORDER)))
+                        out.append(head + sum(combo, ()) + pad)
 
 
-def _slotted(slot: int, kind: str, values: dict[str, Any]) -> dict[str, Any]:
-    columns = _SLOT_COLUMNS[(slot, kind)]
-    out: dict[str, Any] = {}
-    for column, value in values.items():
-        if value is not None and column in columns:
-            out[columns[column]] = value
-    return out
+_TABLE = {"token": "token", "reference": "reference", "quantity": "number", "number": "number"}
+_TABLE.update(date="date", string="string")
+_WIDTH = (2, 5, 1)  # columns per slot, in _ORDER
+# a component's index row -> its slot's columns in _ORDER (mirrors _SLOT_COLUMNS)
+_PACK: dict[tuple[int, str], Callable[[IndexRow], tuple[Any, ...]]] = {
+    (0, "token"): lambda r: (r[2], r[3]),
+    (0, "reference"): lambda r: (r[2], r[3] if r[3] is not None else r[4]),
+    (1, "token"): lambda r: (r[2], r[3], None, None, None),
+    (1, "number"): lambda r: (r[3], r[4], r[2], None, None),
+    (1, "quantity"): lambda r: (r[3], r[4], r[2], None, None),
+    (1, "date"): lambda r: (None, None, None, r[2], r[3]),
+    (1, "string"): lambda r: (r[3], r[2], None, None, None),
+    (2, "number"): lambda r: (r[2],),
+}
 
 
 # -- query -------------------------------------------------------------------------------
