@@ -52,6 +52,7 @@ from helseflyt.storage.sql_access import (
     GuardedStore,
     GuardedTransaction,
     active_grants,
+    basis_sets,
     care_patients,
     controls,
     insert_grants,
@@ -201,6 +202,7 @@ class RequestPolicy:
             declared_nin=nin,
             now=now,
             care_since=now - self.settings.care_days * _DAY,
+            postgres=str(getattr(store, "url", "")).startswith(("postgresql:", "postgres:")),
         )
         self._granted: set[str] = set()
         self._asked: list[str] = []  # the patients in question of this request's search
@@ -253,6 +255,7 @@ class RequestPolicy:
             self.base = replace(self.base, own_ids=tuple(sorted(own)))
         if self.role != "practitioner":
             return
+        self.base = basis_sets(conn, self.base)
         if self.settings.care_cache_seconds <= 0:
             return
         f = self.base
@@ -432,9 +435,10 @@ class RequestPolicy:
 
     def after_write(self, tx: Any, res_type: str, res_id: str) -> None:
         """A patient writes only into their own record (checked on the new index rows)."""
-        if self.role == "practitioner" and res_type in ("Encounter", "EpisodeOfCare", "CareTeam"):
-            CARE_CACHE.forget(self.principal.hpr)
-            self.base = replace(self.base, care_ids=None)
+        if self.role == "practitioner":  # the sets read for this request may have changed
+            if res_type in ("Encounter", "EpisodeOfCare", "CareTeam"):
+                CARE_CACHE.forget(self.principal.hpr)
+            self.base = replace(self.base, care_ids=None, gp_ids=None, grant_ids=None, nin_ids=None)
             self._care_done = False
         if self.role == "patient" and not visible(tx.conn, self.base, res_type, res_id):
             raise NoBasis(f"a patient may write only in their own record ({res_type} is outside it)")

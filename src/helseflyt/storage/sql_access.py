@@ -38,6 +38,7 @@ filter (an interaction cannot forget it); unknown reader methods fail closed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -124,16 +125,37 @@ class AccessFilter:
     # computed per request; None = the records with the token's identifier only.
     own_ids: tuple[str, ...] | None = None
     patient_links: bool = True  # any Patient.link stored (False: controls skip the link lookup)
+    # A practitioner's other bases, read per request (basis_sets()): the patients who have
+    # them as regular GP, with an unexpired emergency grant (and of those, FORHOYET_AKUTT),
+    # and with the declared nhn-patient-nin. When every set is known the predicate checks
+    # each resource's patients against one precomputed set (see _practitioner_sets).
+    gp_ids: tuple[str, ...] | None = None
+    grant_ids: tuple[str, ...] | None = None
+    grant_open_ids: tuple[str, ...] | None = None
+    nin_ids: tuple[str, ...] | None = None
+    postgres: bool = False  # id sets go as one array parameter (= ANY), else json_each
 
 
 class _Sql:
     """Arguments collected while SQL fragments are built in any order: each value gets a
     numbered marker, and :meth:`finish` turns the markers into ``?`` in text order."""
 
-    __slots__ = ("values",)
+    __slots__ = ("postgres", "values")
 
-    def __init__(self) -> None:
+    def __init__(self, postgres: bool = False) -> None:
         self.values: list[Any] = []
+        self.postgres = postgres
+
+    def among(self, expr: str, ids: Sequence[str], *, negate: bool = False) -> str:
+        """``expr`` is (not) one of ``ids``, the ids as one parameter: the SQL text does not
+        change with the set, so PostgreSQL can reuse a prepared plan."""
+        if not ids:
+            return "1 = 1" if negate else "1 = 0"
+        if self.postgres:
+            test = f"{expr} = ANY({self.marks([list(ids)])}::text[])"
+            return f"NOT ({test})" if negate else test
+        test = f"IN (SELECT value FROM json_each({self.marks([json.dumps(list(ids))])}))"
+        return f"{expr} {'NOT ' if negate else ''}{test}"
 
     def marks(self, values: Sequence[Any]) -> str:
         out = []
@@ -211,6 +233,17 @@ def _care_teams(f: AccessFilter, q: _Sql) -> str:
     )
 
 
+def _gp_targets(f: AccessFilter, q: _Sql) -> list[str]:
+    """The ways a Patient's general-practitioner row ``gp`` names this practitioner."""
+    gp = []
+    if f.hpr:
+        gp.append(f"(gp.target_type = 'Practitioner' AND gp.target_id IN ({_practitioners(f, q)}))")
+        gp.append(f"(gp.target_type = 'PractitionerRole' AND gp.target_id IN ({_roles(f, q)}))")
+    if f.orgnrs:
+        gp.append(f"(gp.target_type = 'Organization' AND gp.target_id IN ({_orgs(f, q)}))")
+    return gp
+
+
 def _basis(pid: str, f: AccessFilter, q: _Sql) -> str:
     """The practitioner has a basis for access to patient ``pid`` (an SQL expression)."""
     if f.declared_any:
@@ -224,15 +257,10 @@ def _basis(pid: str, f: AccessFilter, q: _Sql) -> str:
         sets.append(_care_teams(f, q))
     if f.care_ids is not None:
         if f.care_ids:
-            ors.append(f"{pid} IN ({q.marks(f.care_ids)})")
+            ors.append(q.among(pid, f.care_ids))
     elif sets:
         ors.append(f"{pid} IN ({' UNION '.join(sets)})")
-    gp = []
-    if f.hpr:
-        gp.append(f"(gp.target_type = 'Practitioner' AND gp.target_id IN ({_practitioners(f, q)}))")
-        gp.append(f"(gp.target_type = 'PractitionerRole' AND gp.target_id IN ({_roles(f, q)}))")
-    if f.orgnrs:
-        gp.append(f"(gp.target_type = 'Organization' AND gp.target_id IN ({_orgs(f, q)}))")
+    gp = _gp_targets(f, q)
     if gp:
         ors.append(
             "EXISTS (SELECT 1 FROM reference_index gp WHERE gp.res_type = 'Patient'"
@@ -257,7 +285,7 @@ def _declared(pid: str, f: AccessFilter, q: _Sql) -> str:
         return "1 = 1"
     ors = []
     if f.declared_ids:
-        ors.append(f"{pid} IN ({q.marks(f.declared_ids)})")
+        ors.append(q.among(pid, f.declared_ids))
     if f.declared_nin:
         ors.append(f"{pid} IN ({_own_patients(f.declared_nin, q)})")
     return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
@@ -291,9 +319,10 @@ def _person(pid: str, f: AccessFilter) -> str:
     )
 
 
-def _mine(f: AccessFilter, q: _Sql) -> str:
-    """A patient token's own Patient ids (linked records included when computed)."""
-    return q.marks(f.own_ids) if f.own_ids is not None else _own_patients(f.pid, q)
+def _mine(expr: str, f: AccessFilter, q: _Sql) -> str:
+    """``expr`` is one of a patient token's own Patient ids (linked records included when
+    computed)."""
+    return q.among(expr, f.own_ids) if f.own_ids is not None else f"{expr} IN ({_own_patients(f.pid, q)})"
 
 
 def _control(pid: str, code: str, f: AccessFilter, q: _Sql, extra: str = "") -> str:
@@ -313,7 +342,7 @@ def _control(pid: str, code: str, f: AccessFilter, q: _Sql, extra: str = "") -> 
 
 
 def _among(pid: str, ids: tuple[str, ...], q: _Sql) -> str:
-    return f"{pid} IN ({q.marks(ids)})" if ids else "1 = 0"
+    return q.among(pid, ids)
 
 
 def _reserved(pid: str, f: AccessFilter, q: _Sql) -> str:
@@ -340,16 +369,20 @@ def _blocked(pid: str, f: AccessFilter, q: _Sql) -> str:
     return _control(pid, cc.BLOCKING, f, q, f" AND ({by_hpr} OR {by_ref})")
 
 
-def _locked(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
-    """Resource ``alias`` is sperret for patient ``pid``: a NORS label or a sperring Consent."""
-    label = (
+def _label(alias: str, q: _Sql) -> str:
+    """Resource ``alias`` carries a lock label (NORS): sperret for every patient of it."""
+    return (
         f"EXISTS (SELECT 1 FROM token_index sl WHERE sl.res_type = {alias}.res_type"
         f" AND sl.res_id = {alias}.res_id AND sl.param = '_security'"
         f" AND sl.system = {q.marks([cc.CONFIDENTIALITY_SYSTEM])}"
         f" AND sl.value IN ({q.marks(cc.LOCKED_LABELS)}))"
     )
+
+
+def _covers(alias: str, q: _Sql) -> str:
+    """The sperring Consent ``kc`` covers resource ``alias`` (to AND into :func:`_control`)."""
     rt = cc.RESOURCE_TYPES_SYSTEM
-    covers = (
+    return (
         " AND ((NOT EXISTS (SELECT 1 FROM token_index sn WHERE sn.res_type = 'Consent'"
         " AND sn.res_id = kc.res_id"
         f" AND ((sn.param = 'category' AND sn.system = {q.marks([rt])}) OR sn.param = 'security-label'))"
@@ -364,6 +397,12 @@ def _locked(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
         " OR EXISTS (SELECT 1 FROM reference_index sx WHERE sx.res_type = 'Consent' AND sx.res_id = kc.res_id"
         " AND sx.param = 'data' AND sx.target_type = {a}.res_type AND sx.target_id = {a}.res_id))"
     ).replace("{a}", alias)
+
+
+def _locked(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
+    """Resource ``alias`` is sperret for patient ``pid``: a NORS label or a sperring Consent."""
+    label = _label(alias, q)
+    covers = _covers(alias, q)
     if f.locking_ids is not None:
         if not f.locking_ids:
             return label
@@ -377,7 +416,7 @@ def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
     if f.role == "system":
         return f"NOT {_reserved(pid, f, q)}"
     if f.role == "patient":
-        return f"{pid} IN ({_mine(f, q)})"
+        return _mine(pid, f, q)
     parts = [_basis(pid, f, q), f"NOT {_reserved(pid, f, q)}", f"NOT {_blocked(pid, f, q)}"]
     opened = [_declared(pid, f, q)] if f.opens_locked else []  # FORHOYET_* for the patient in question
     if f.actor:  # an emergency grant with FORHOYET_AKUTT opens locks too
@@ -406,8 +445,75 @@ def _linked(alias: str, types: Sequence[str] | None, q: _Sql, extra: str = "") -
 def predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, args: list[Any]) -> str:
     """The SQL condition "the principal may see resource row ``alias``"; its arguments are
     appended to ``args``. ``types``: the resource types the rows can have (None: any)."""
-    q = _Sql()
-    return q.finish(_predicate(f, alias, types, q), args)
+    q = _Sql(f.postgres)
+    sets = _practitioner_sets(f)
+    text = _predicate(f, alias, types, q) if sets is None else _by_sets(f, sets, alias, types, q)
+    return q.finish(text, args)
+
+
+def _practitioner_sets(f: AccessFilter) -> tuple[list[str], set[str]] | None:
+    """For a practitioner whose every patient-level set is known: the patients whose data
+    they may see (a basis, no reservation, no blokkering of them) and those whose sperret
+    data they may see too (a FORHOYET_* basis); None: check per row (:func:`_patient_ok`)."""
+    if f.role != "practitioner" or f.declared_any:
+        return None
+    parts = (f.care_ids, f.gp_ids, f.grant_ids, f.grant_open_ids, f.reserved_ids, f.locking_ids)
+    if any(p is None for p in parts) or (f.hpr and f.blocking_ids is None):
+        return None
+    if f.basis is not None and f.declared_nin and f.nin_ids is None:
+        return None
+    declared = set(f.declared_ids) | set(f.nin_ids or ()) if f.basis is not None else set()
+    basis = {*(f.care_ids or ()), *(f.gp_ids or ()), *(f.grant_ids or ()), *declared}
+    allowed = basis - set(f.reserved_ids or ()) - set(f.blocking_ids or ())
+    opened = set(f.grant_open_ids or ()) | (declared if f.opens_locked else set())
+    return sorted(allowed), opened
+
+
+def _by_sets(
+    f: AccessFilter, sets: tuple[list[str], set[str]], alias: str, types: Sequence[str] | None, q: _Sql
+) -> str:
+    """:func:`_predicate` for a practitioner with known sets: the same rule, as "every
+    patient of the row is allowed; a NORS label needs every patient opened; no patient
+    outside ``opened`` has a sperring covering the row", one array parameter per set."""
+    allowed, opened = sets
+    locking = sorted(set(f.locking_ids or ()).intersection(allowed) - opened)
+    label = _label(alias, q)
+    covers = _covers(alias, q)
+    known = list(types) if types is not None else None
+    ors: list[str] = []
+    if allowed and (known is None or "Patient" in known):
+        me = f"{alias}.res_id"
+        parts = [q.among(me, allowed), f"(NOT {label} OR {q.among(me, sorted(opened))})"]
+        if locking:
+            parts.append(f"NOT ({q.among(me, locking)} AND {_control(me, cc.SPERRING, f, q, covers)})")
+        ors.append(f"({alias}.res_type = 'Patient' AND {' AND '.join(parts)})")
+    linked = [t for t in known if t in LINKS] if known is not None else sorted(LINKS)
+    if allowed and linked:
+        narrowed = linked if known is not None else None
+        if len(linked) == 1:  # let the database start from the allowed patients' compartments
+            some = (
+                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE"
+                f" {q.among('lo.target_id', allowed)} AND lo.target_type = 'Patient'"
+                f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
+            )
+        else:
+            some = _linked(alias, narrowed, q, f" AND {q.among('lp.target_id', allowed)}")
+        parts = [
+            f"{alias}.res_type IN ({q.marks(linked)})",
+            some,
+            f"NOT {_linked(alias, narrowed, q, ' AND ' + q.among('lp.target_id', allowed, negate=True))}",
+        ]
+        unopened = q.among("lp.target_id", sorted(opened), negate=True)
+        parts.append(f"(NOT {label} OR NOT {_linked(alias, narrowed, q, ' AND ' + unopened)})")
+        if locking:
+            sperret = f" AND {q.among('lp.target_id', locking)}"
+            sperret += f" AND {_control('lp.target_id', cc.SPERRING, f, q, covers)}"
+            parts.append(f"NOT {_linked(alias, narrowed, q, sperret)}")
+        ors.append("(" + " AND ".join(parts) + ")")
+    public = sorted(PUBLIC_TYPES if known is None else PUBLIC_TYPES & set(known))
+    if public:
+        ors.append(f"{alias}.res_type IN ({q.marks(public)})")
+    return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
 
 
 def _predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, q: _Sql) -> str:
@@ -430,8 +536,8 @@ def _predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, q: _Sql
         some = _linked(alias, narrowed, q)
         if f.role == "patient" and len(linked) == 1:  # let the database start from the compartment
             some = (
-                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE lo.target_id IN"
-                f" ({_mine(f, q)}) AND lo.target_type = 'Patient'"
+                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE"
+                f" {_mine('lo.target_id', f, q)} AND lo.target_type = 'Patient'"
                 f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
             )
         every = _linked(alias, narrowed, q, tail)
@@ -472,6 +578,29 @@ def care_patients(conn: Any, f: AccessFilter, limit: int) -> list[str] | None:
     sql = q.finish(f"SELECT DISTINCT x.target_id FROM ({' UNION '.join(sets)}) x LIMIT ?", args)
     rows = conn.query(sql, [*args, limit + 1])
     return None if len(rows) > limit else sorted(r[0] for r in rows if r[0])
+
+
+def basis_sets(conn: Any, f: AccessFilter, limit: int = 5000) -> AccessFilter:
+    """``f`` (a practitioner's) with the live per-request sets of :class:`AccessFilter`
+    filled in: GP list, emergency grants, declared ``nhn-patient-nin``. A GP list longer
+    than ``limit`` stays None (then the SQL checks per patient)."""
+    found: dict[str, Any] = {"gp_ids": ()}
+    q = _Sql()
+    gp = _gp_targets(f, q)
+    if gp:
+        args: list[Any] = []
+        sql = q.finish(
+            "SELECT DISTINCT gp.res_id FROM reference_index gp WHERE gp.res_type = 'Patient'"
+            f" AND gp.param = 'general-practitioner' AND ({' OR '.join(gp)}) LIMIT ?",
+            args,
+        )
+        rows = conn.query(sql, [*args, limit + 1])
+        found["gp_ids"] = None if len(rows) > limit else tuple(sorted(r[0] for r in rows))
+    grants = active_grants(conn, f.actor, f.now) if f.actor else []
+    found["grant_ids"] = tuple(sorted({g[0] for g in grants}))
+    found["grant_open_ids"] = tuple(sorted({g[0] for g in grants if g[1] == "FORHOYET_AKUTT"}))
+    found["nin_ids"] = tuple(patients_with_identifier(conn, f.declared_nin)) if f.declared_nin else ()
+    return replace(f, **found)
 
 
 def controls(conn: Any, f: AccessFilter, limit: int = 2000) -> AccessFilter:
