@@ -7,6 +7,7 @@ their tests skip with a reason, which ``pytest -ra`` prints in the summary. CI s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +117,14 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     schema = f"hf_test_{uuid.uuid4().hex[:16]}"
     yield with_schema(base, schema)
     drop_schema(base, schema)
+
+
+def synthea_resources(tgz: Path, limit: int) -> list[dict[str, Any]]:
+    """The resources of the first Synthea bundles, at least ``limit`` of them."""
+    resources: list[dict[str, Any]] = []
+    with tarfile.open(tgz, "r|gz") as tar:
+        for m in tar:
+            f = tar.extractfile(m) if m.isfile() and m.name.endswith(".json") else None
+            if f is not None and len(resources) < limit:
+                resources += [e["resource"] for e in json.load(f)["entry"]]
+    return resources

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
+from conftest import synthea_resources
 from helseflyt.fhir.fhirpath import FHIRPathError
 from helseflyt.search import index as ix
 from helseflyt.search.fastpath import compile_fast
@@ -78,12 +78,7 @@ def test_edge_cases_equal_the_engine() -> None:
 
 
 def test_synthea_equals_the_engine(synthea_tgz: Path) -> None:
-    resources: list[dict[str, Any]] = []
-    with tarfile.open(synthea_tgz, "r|gz") as tar:
-        for m in tar:
-            f = tar.extractfile(m) if m.isfile() and m.name.endswith(".json") else None
-            if f is not None and len(resources) < 2000:
-                resources += [e["resource"] for e in json.load(f)["entry"]]
+    resources = synthea_resources(synthea_tgz, 2000)
     assert _same(resources) >= 2000
 
 

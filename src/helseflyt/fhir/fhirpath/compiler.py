@@ -73,12 +73,13 @@ def _wrap_item(value: Any) -> Any:
 class Expression:
     """A compiled FHIRPath expression."""
 
-    __slots__ = ("_fn", "strict", "text")
+    __slots__ = ("_direct", "_fn", "strict", "text")
 
-    def __init__(self, text: str, fn: Fn, strict: bool) -> None:
+    def __init__(self, text: str, fn: Fn, strict: bool, direct: Callable[[Any], Any] | None = None) -> None:
         self.text = text
         self._fn = fn
         self.strict = strict
+        self._direct = direct  # a plain dict walk for simple paths, see direct.py
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
@@ -95,6 +96,11 @@ class Expression:
     def evaluate(self, resource: Any, *, variables: dict[str, Any] | None = None) -> list[Any]:
         """Results as plain values: JSON for elements (dicts, str, int, Decimal, bool),
         :class:`FPDateTime`/:class:`Quantity` for computed dates and quantities."""
+        direct = self._direct
+        if direct is not None and resource.__class__ is dict:
+            out = direct(resource)
+            if out is not None:
+                return out
         out = []
         for item in self.evaluate_nodes(resource, variables=variables):
             if item.__class__ is Node:
@@ -108,7 +114,10 @@ class Expression:
 @lru_cache(maxsize=4096)
 def compile(expression: str, *, strict: bool = False) -> Expression:  # noqa: A001 - public API name
     """Parse and compile ``expression`` once; later calls with the same text are free."""
-    return Expression(expression, compile_node(parse(expression), strict), strict)
+    from .direct import compile_direct
+
+    ast = parse(expression)
+    return Expression(expression, compile_node(ast, strict), strict, compile_direct(ast, strict))
 
 
 # -- compiling -------------------------------------------------------------------------

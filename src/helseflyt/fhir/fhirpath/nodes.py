@@ -93,20 +93,32 @@ def system_value(item: Any) -> Any:
     if cls is str:
         if not v[:1].isdigit():  # cannot be a date or time
             return v
-        t = item.type
-        if t in ("date", "dateTime", "instant"):
-            return parse_date_time(v, "date" if t == "date" else "dateTime") or v
-        if t == "time":
-            return parse_time(v) or v
-        return v
+        return primitive_value(v, item.type)
     if cls is float:
         return Decimal(repr(v))
     if cls is int:
-        return Decimal(v) if item.type == "decimal" else v
+        return primitive_value(v, item.type)
     if cls is dict:
         if item.type == "Quantity" or (item.type and info().is_subtype(item.type, "Quantity")):
             return quantity_of(v) or item
         return item
+    return v
+
+
+def primitive_value(v: Any, fhir_type: str | None) -> Any:
+    """The System value of JSON primitive ``v`` of FHIR type ``fhir_type``."""
+    cls = v.__class__
+    if cls is str:
+        if v[:1].isdigit():
+            if fhir_type in ("date", "dateTime", "instant"):
+                return parse_date_time(v, "date" if fhir_type == "date" else "dateTime") or v
+            if fhir_type == "time":
+                return parse_time(v) or v
+        return v
+    if cls is float:
+        return Decimal(repr(v))
+    if cls is int:
+        return Decimal(v) if fhir_type == "decimal" else v
     return v
 
 
