@@ -3,7 +3,8 @@
 Nearly all official R4 SearchParameter expressions (1,510 of the 1,578 distinct ones,
 after :func:`helseflyt.search.registry.patch_expression`) are unions of simple paths:
 ``Observation.subject``, ``Patient.name``, ``(Observation.effective as dateTime)``,
-``Patient.telecom.where(system='phone')``, ``Observation.extension('url')``.
+``Patient.telecom.where(system='phone')``, ``Observation.extension('url')``,
+``Observation.component.value.ofType(Quantity)``.
 :func:`compile_fast` turns such an expression into a function that walks the resource's
 dicts and lists directly and returns the same items the FHIRPath engine would
 (:class:`~helseflyt.fhir.fhirpath.Node` with the same value and FHIR type), several
@@ -11,7 +12,7 @@ times faster: no context, no lazily typed parent chain, no generic dispatch.
 
 Exactness: each step mirrors the engine's member navigation (choice elements by the
 model's keys, ``Resource``-typed elements by their ``resourceType``), ``as`` and
-``as()`` raise on more than one item as the engine does, and ``where(name='literal')``
+``as()`` raise on more than one item as the engine does (``ofType()`` does not), and ``where(name='literal')``
 compares a single string. Anything the walk does not model exactly (a primitive that
 has only its ``_name`` extension companion, a ``where`` over a repeating or complex
 element, an unknown model) raises :class:`Slow`, and the caller evaluates that
@@ -46,7 +47,7 @@ _STEP = re.compile(
     rf"\.(?:(?P<member>{_NAME})(?![A-Za-z0-9_(])"
     rf"|where\((?P<wname>[a-z][a-z0-9]*)\s*=\s*'(?P<wlit>[^'\\]*)'\)"
     rf"|extension\('(?P<url>[^'\\]*)'\)"
-    rf"|as\((?P<astype>{_TYPE})\))"
+    rf"|(?P<fn>as|ofType)\((?P<astype>{_TYPE})\))"
 )
 _HEAD = re.compile(rf"^(?:\((?P<inner>[^()]*?) as (?P<optype>{_TYPE})\)|(?P<plain>[^()]*?(?=\.|$)))")
 _ROOT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*")
@@ -138,9 +139,11 @@ def _member(name: str) -> Step:
     return member
 
 
-def _as(type_name: str, function: bool) -> Step:
+def _as(type_name: str, function: str | None) -> Step:
+    """``ofType(T)``, ``as(T)`` (``function`` "as") or ``as T`` (``function`` None)."""
+
     def as_(items: list[Item]) -> list[Item]:
-        if len(items) > 1:
+        if function != "ofType" and len(items) > 1:
             raise FHIRPathError("as() needs a single item" if function else "'as' needs a single item")
         return [
             (v, t)
@@ -207,7 +210,7 @@ def _steps(text: str, steps: list[Step]) -> bool:
         else:
             if "." in m["astype"]:
                 return False
-            steps.append(_as(m["astype"], True))
+            steps.append(_as(m["astype"], m["fn"]))
         pos = m.end()
     return True
 
@@ -236,7 +239,7 @@ def _path(res_type: str, text: str) -> list[Step] | None:
     if head["optype"] is not None:
         if "." in head["optype"]:
             return None
-        steps.append(_as(head["optype"], False))
+        steps.append(_as(head["optype"], None))
     if not _steps(rest, steps):
         return None
     return steps

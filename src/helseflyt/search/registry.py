@@ -89,8 +89,13 @@ def patch_expression(code: str, base: str, expression: str) -> tuple[str, tuple[
     * ``Resource.id`` and ``id`` (``_id`` is defined twice upstream): ``id``.
     * ``hasExtension('url')`` (not a FHIRPath R4 function; QuestionnaireResponse-item-subject):
       ``extension('url').exists()``.
-    * ``X.as(T)`` on collections is written with the ``as`` operator (``(X as T)``)
-      upstream in most places but with the function in some; both work in this engine.
+    * ``(X as T)`` and ``X.as(T)`` (69 parameters): ``X.ofType(T)``. FHIRPath's ``as``
+      fails on more than one item, so where ``X`` repeats (``Observation.component.value``
+      in component-value-quantity/-concept and combo-value-*, ``useContext.value`` in every
+      context/context-quantity, ``Group.characteristic.value``, ``Medication.ingredient.item``,
+      ``Substance.ingredient.substance``, ``Composition.relatesTo.target``,
+      ``Goal.target.due``: 46 parameters) a resource with two such elements got no rows at
+      all. Other servers read ``as`` there as ``ofType``; on one item the two are the same.
     """
     only: list[str] = []
 
@@ -100,6 +105,8 @@ def patch_expression(code: str, base: str, expression: str) -> tuple[str, tuple[
 
     patched = re.sub(r"\.where\(resolve\(\) is (\w+)\)", strip_resolve, expression)
     patched = re.sub(r"hasExtension\(('[^']*')\)", r"extension(\1).exists()", patched)
+    patched = re.sub(r"\(([A-Za-z][\w.]*) as (\w+)\)", r"\1.ofType(\2)", patched)
+    patched = re.sub(r"\.as\((\w+)\)", r".ofType(\1)", patched)
     return patched, tuple(dict.fromkeys(only))
 
 

@@ -43,6 +43,7 @@ def test_subset_compiles() -> None:
     assert compile_fast("Patient", "Patient.telecom.where(system='phone')") is not None
     assert compile_fast("Patient", "Patient.extension('http://x/y')") is not None
     assert compile_fast("Observation", "(Observation.value as CodeableConcept).text") is not None
+    assert compile_fast("Observation", "Observation.component.value.ofType(Quantity)") is not None
     assert compile_fast("Patient", "Patient.deceased.exists() and Patient.deceased != false") is None
     assert compile_fast("Patient", "Person.name") is None
     fast = compile_fast("Observation", "Observation.subject | Observation.extension('u')")
@@ -52,7 +53,7 @@ def test_subset_compiles() -> None:
 def test_edge_cases_equal_the_engine() -> None:
     bp = {"code": {"text": "bp"}, "valueQuantity": {"value": 1, "unit": "mmHg"}}
     resources = [
-        {  # several component values: 'as' on a collection fails in the engine; so here
+        {  # several component values: 'as' on a collection fails in the engine (ofType does not)
             "resourceType": "Observation",
             "status": "final",
             "code": {"coding": [{"system": "s", "code": "c", "display": "C"}], "text": "C"},
