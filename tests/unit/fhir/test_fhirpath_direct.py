@@ -42,6 +42,7 @@ EXTRA = [
     "Observation.value.ofType(Quantity) | Observation.component.value.ofType(Quantity)",
     "Observation.where(status = 'final').subject",
     "Observation.where(effective = '2020').subject",
+    "Observation.where(Observation = 'x')",
     "Observation.component.value.ofType(Quantity)",
     "(Observation.component.value as Quantity)",
     "Observation.component.value.as(Quantity).value",

@@ -9,14 +9,17 @@ path against the model once (member keys, choice keys, type tests) and returns a
 function that walks the JSON dicts and lists and returns the plain values ``evaluate``
 would return, without creating any Node.
 
-The subset: a resource type name, then member names, ``ofType(T)``, ``as(T)`` and
-``as T``, optionally compared (``= != < > <= >=``) with a literal. Every step must have a
-known static type (no ``Resource``-typed element such as ``Bundle.entry.resource``).
+The subset: a resource type name, then member names, ``ofType(T)``, ``as(T)``, ``as T``,
+``where(name = 'literal')`` (or ``!=``) and ``first()``; unions of such paths when they
+give elements; such a path compared (``= != < > <= >=``) with a literal. Each member
+needs a static type for its parent (an element typed ``Resource``, such as
+``Bundle.entry.resource``, may only end the path or be filtered by ``where``).
 Whatever the walk does not model exactly (another root type, ``null`` in a list, a
 primitive with only its ``_name`` companion where counting matters, more than one item
-where ``as`` or a comparison needs one) makes it return None, and the caller runs the
-general closures, which give the engine's answer or error. Strict-mode errors depend on
-the model only, so a path with an unknown element in strict mode is not compiled here.
+where ``as`` or a comparison needs one, a ``where`` value that may be a date) makes it
+return None, and the caller runs the general closures, which give the engine's answer or
+error. Strict-mode errors depend on the model only, so a path with an unknown element in
+strict mode is not compiled here.
 """
 
 from __future__ import annotations
@@ -205,6 +208,7 @@ def _where(
         criterion[0] == "bin"
         and criterion[1] in ("=", "!=")
         and criterion[2][0] == "id"
+        and criterion[2][1][:1].islower()  # ``where(Patient = ...)`` is a type test
         and criterion[3][0] == "lit"
         and criterion[3][1].__class__ is str
     ):
