@@ -19,25 +19,37 @@ fails is named in the 401):
    digit; ``scope`` a space-separated string or a list of strings.
 
 Anything unexpected while decoding becomes a 401 too: a token never causes a 500.
+
+The signature is checked with ``cryptography`` directly (RFC 7518 §3.3/§3.4; the JOSE
+header and claims parsed once, with orjson): about 0.1 ms CPU for a new ES256 token. A
+verified token is remembered by its exact text (bounded, :data:`CACHE_SIZE`): a client
+reusing its token skips the signature, never the time checks or the key-set lookup.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-import jwt
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from helseflyt.access import scopes as smart
 from helseflyt.access.errors import Unauthenticated
-from helseflyt.access.jwks import ALGORITHMS, KeySource, KeysUnavailable
+from helseflyt.access.jwks import ALGORITHMS, KeySource, KeysUnavailable, VerificationKey
 from helseflyt.access.principal import (
     CLAIM_HPR,
     CLAIM_ORGNR_CHILD,
@@ -56,17 +68,28 @@ log = logging.getLogger("helseflyt.access")
 MAX_TOKEN_BYTES = 16 * 1024
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _TYPES = {None, "JWT", "at+jwt", "application/at+jwt"}
-_DECODE_OPTIONS: Any = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": False,
-    "verify_jti": False,
-    "require": [],
-}
+CACHE_SIZE = 4096  # verified tokens kept (by their exact text) until they expire
+
+
+def _segment(part: str) -> Any:
+    """A base64url JSON segment (the caller checked the alphabet); ValueError if not."""
+    return orjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _verify(key: VerificationKey, signing_input: bytes, signature: bytes) -> bool:
+    """RFC 7518 §3.3 (RS256: RSASSA-PKCS1-v1_5 with SHA-256) and §3.4 (ES256: ECDSA P-256
+    with SHA-256, the signature as R || S of 32 bytes each)."""
+    try:
+        if key.algorithm == "ES256":
+            if len(signature) != 64:
+                return False
+            der = encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
+            key.key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+        else:
+            key.key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -130,6 +153,14 @@ class TokenValidator:
     leeway: float = 60
     max_lifetime: float = 24 * 3600
     clock: Callable[[], float] = time.time
+    cache_size: int = CACHE_SIZE
+    # token text -> (the key that verified it, its claims, the principal). A hit still runs
+    # the time checks and needs the same key object in the current key set, so expiry,
+    # nbf and key rotation (a key dropped from the JWKS) hold as for a new token.
+    _verified: OrderedDict[str, tuple[VerificationKey, Mapping[str, Any], Principal]] = field(
+        default_factory=OrderedDict
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def may_block(self) -> bool:
@@ -139,22 +170,46 @@ class TokenValidator:
         """The principal of a valid ``token``; :class:`Unauthenticated` otherwise
         (:class:`~helseflyt.access.jwks.KeysUnavailable` if no key set can be had)."""
         try:
-            return self._validate(token)
+            return self._cached(token) or self._validate(token)
         except (Unauthenticated, KeysUnavailable):
             raise
         except Exception as exc:  # a malformed token must never become a 500
             log.info("token rejected by an unexpected error: %s", type(exc).__name__)
             raise Unauthenticated("the token cannot be decoded") from None
 
+    def _cached(self, token: str) -> Principal | None:
+        with self._lock:
+            found = self._verified.get(token)
+        if found is None:
+            return None
+        key, claims, principal = found
+        if self.keys.find(key.kid, key.algorithm) is not key:
+            with self._lock:
+                self._verified.pop(token, None)
+            return None
+        self._check_times(claims)
+        return principal
+
+    def _remember(self, token: str, key: VerificationKey, claims: Mapping[str, Any], who: Principal) -> None:
+        if self.cache_size <= 0:
+            return
+        with self._lock:
+            self._verified[token] = (key, claims, who)
+            while len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)  # the oldest: expired ones go first in practice
+
     def _validate(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthenticated(f"the token is longer than {MAX_TOKEN_BYTES} bytes")
         if not _COMPACT.fullmatch(token):
             raise Unauthenticated("the token is not a signed JWT (three base64url parts)")
+        head, body, sig = token.split(".")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+            header = _segment(head)
+        except ValueError:
             raise Unauthenticated("the token cannot be decoded (not base64url-encoded JSON)") from None
+        if not isinstance(header, dict):
+            raise Unauthenticated("the token cannot be decoded (the header is not a JSON object)")
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise Unauthenticated(f"algorithm {_short(alg)} is not accepted (only {', '.join(ALGORITHMS)})")
@@ -170,16 +225,22 @@ class TokenValidator:
             which = f"kid {_short(kid)}" if kid is not None else "no kid"
             raise Unauthenticated(f"no {alg} key of the issuer matches the token ({which})")
         try:
-            claims = jwt.decode(token, key.key, algorithms=[alg], options=_DECODE_OPTIONS)
-        except jwt.InvalidSignatureError:
-            raise Unauthenticated("the token signature does not verify") from None
-        except jwt.PyJWTError:
+            signature = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+        except ValueError:
+            raise Unauthenticated("the token cannot be decoded") from None
+        if not _verify(key, f"{head}.{body}".encode("ascii"), signature):
+            raise Unauthenticated("the token signature does not verify")
+        try:
+            claims = _segment(body)
+        except ValueError:
             raise Unauthenticated("the token cannot be decoded") from None
         if not isinstance(claims, dict):
             raise Unauthenticated("the token payload is not a JSON object")
         self._check_issuer_audience(claims)
         expires = self._check_times(claims)
-        return self._principal(claims, expires)
+        principal = self._principal(claims, expires)
+        self._remember(token, key, claims, principal)
+        return principal
 
     def _check_issuer_audience(self, claims: Mapping[str, Any]) -> None:
         iss = claims.get("iss")

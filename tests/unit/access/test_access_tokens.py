@@ -284,3 +284,34 @@ def test_fuzz_signed_claims_never_crash(
     claims.update(overrides)
     with contextlib.suppress(Unauthenticated):
         validator.validate(issuer.token({k: v for k, v in claims.items() if v is not None}))
+
+
+def test_a_verified_token_is_reused_but_still_expires(issuer: TestIssuer) -> None:
+    now = [NOW]
+    keys = StaticKeys(KeySet.from_jwks(issuer.jwks()))
+    validator = TokenValidator(keys, ISSUER, AUDIENCE, clock=lambda: now[0])
+    token = issuer.token(issuer.claims("system", NOW))
+    first = validator.validate(token)
+    assert validator.validate(token) is first  # the same text: not verified again
+    now[0] = NOW + 600 + 61  # past exp (issued + 600) and the leeway
+    reject(validator, token, "expired")
+
+
+def test_a_cached_token_needs_its_key_in_the_current_set(issuer: TestIssuer) -> None:
+    jwks = issuer.jwks()
+    keys = StaticKeys(KeySet.from_jwks(jwks))
+    validator = TokenValidator(keys, ISSUER, AUDIENCE, clock=lambda: NOW)
+    token = issuer.token(issuer.claims("system", NOW))  # ES256, kid ec-1
+    validator.validate(token)
+    keys.keys = KeySet.from_jwks({"keys": [k for k in jwks["keys"] if k["kid"] != "ec-1"]})  # rotated out
+    reject(validator, token, "no ES256 key")
+
+
+def test_the_cache_is_bounded(issuer: TestIssuer) -> None:
+    keys = StaticKeys(KeySet.from_jwks(issuer.jwks()))
+    validator = TokenValidator(keys, ISSUER, AUDIENCE, clock=lambda: NOW, cache_size=2)
+    tokens = [issuer.token({**issuer.claims("system", NOW), "jti": str(i)}) for i in range(3)]
+    principals = [validator.validate(t) for t in tokens]
+    assert len(validator._verified) == 2
+    assert validator.validate(tokens[0]) is not principals[0]  # the oldest was dropped: verified anew
+    assert validator.validate(tokens[2]) is principals[2]
