@@ -7,8 +7,10 @@ Concurrency invariants:
   are never dropped to keep a request fast.
 * One daemon thread drains the queue: it builds the events (:func:`from_capture`),
   renders them, and appends them in batches: after the first event of a batch it
-  lingers up to ``linger`` seconds (or until ``max_batch`` events) so that a busy server
-  writes one short transaction per batch, not one per request.
+  lingers ``linger`` seconds (less when ``flush`` or ``close`` asks), then takes up to
+  ``max_batch`` events, so that a busy server writes one short transaction per batch, not
+  one per request, and a request's hand-off wakes no thread. Between events it yields
+  the GIL, so building a batch delays a running request by one event at most.
 * A batch that fails to write is retried (with back-off) until it is written or the sink
   is closed; ``close`` drains everything still queued before it returns (shutdown flush).
 * ``flush`` returns when every event submitted before the call has been written.
@@ -66,6 +68,7 @@ class AuditSink:
         self.failed = 0  # events that could not be built (written as a minimal event instead)
         self.lost = 0  # events still unwritten when the sink closed with the database failing
         self._closing = False
+        self._hurry = threading.Event()  # ends a linger early (flush, close)
         self._thread = threading.Thread(target=self._run, name="helseflyt-audit", daemon=True)
         self._thread.start()
 
@@ -98,6 +101,7 @@ class AuditSink:
                 return True
         with contextlib.suppress(queue.Full):  # a full queue keeps the writer busy anyway
             self._queue.put_nowait(_FLUSH)
+        self._hurry.set()
         with self._done:
             while self._written < target:
                 left = deadline - time.monotonic()
@@ -116,6 +120,7 @@ class AuditSink:
             return
         self._closing = True
         self._queue.put(_STOP)
+        self._hurry.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("audit writer did not finish within %.0f s; unwritten events may be lost", timeout)
@@ -148,13 +153,19 @@ class AuditSink:
         return record_of(event, self.observer)
 
     def _collect(self) -> tuple[list[Any], bool]:
-        """The next batch (waiting for its first item, then lingering); True at _STOP."""
+        """The next batch (waiting for its first item, then lingering); True at _STOP.
+
+        While it lingers the writer sleeps on an event (set by ``flush``/``close``), not on
+        the queue: a request's ``submit`` then wakes no thread, and one wake-up serves the
+        whole batch."""
         items = [self._queue.get()]
-        deadline = time.monotonic() + self.linger
-        while len(items) < self.max_batch and items[-1] is not _STOP and items[-1] is not _FLUSH:
-            left = deadline - time.monotonic()
+        busy = self._queue.qsize() + 1 >= self.max_batch  # a full batch waits already
+        if items[0] is not _STOP and items[0] is not _FLUSH and self.linger > 0 and not busy:
+            self._hurry.wait(self.linger)
+        self._hurry.clear()
+        while len(items) < self.max_batch:
             try:
-                items.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
+                items.append(self._queue.get_nowait())
             except queue.Empty:
                 break
         stop = any(i is _STOP for i in items)
@@ -171,7 +182,11 @@ class AuditSink:
         while not stop:
             items, stop = self._collect()
             for start in range(0, len(items), self.max_batch):
-                self._write([self._build(i) for i in items[start : start + self.max_batch]], final=stop)
+                records = []
+                for item in items[start : start + self.max_batch]:
+                    records.append(self._build(item))
+                    time.sleep(0)  # let request threads take the GIL between events
+                self._write(records, final=stop)
 
     def _write(self, records: list[NewRecord], *, final: bool) -> None:
         delay = 0.05
