@@ -15,7 +15,9 @@ statistics PostgreSQL picks nested loops that cost seconds here):
   (care relationship through its encounters; ``access_care_days`` is set to 100 years
   because Synthea's encounters are old); the patient token is that one patient's.
 
-It prints p50/p99 per query and actor and the added latency at p50 against ``open``.
+The actors take turns request by request (after a few warm-up rounds), so a slower or
+busier stretch of the run hits every actor alike. It prints p50/p99 per query and actor
+and the added latency at p50 against ``open``.
 With ``--reader`` it also times ``Reader.search`` with and without the practitioner's
 filter (the SQL cost alone).
 """
@@ -49,6 +51,8 @@ from helseflyt.storage.sql_access import AccessFilter
 from helseflyt.storage.testing import drop_schema, with_schema
 
 ORGNR, FNR, HPR = "974703475", "13116900216", "565501879"
+ACTORS = ("open", "system", "practitioner", "patient")
+WARM_UP = 5  # rounds not counted (first plans, caches)
 ORGNR_SYSTEM, FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.101", "urn:oid:2.16.578.1.12.4.1.4.1"
 QUERIES = [
     ("Observation", [("code", "http://loinc.org|8302-2"), ("_sort", "-date"), ("_count", "10")]),
@@ -170,27 +174,28 @@ def main() -> None:
             with Client(open_app) as plain, Client(create_app(secure, store=store)) as api:
                 for res_type, pairs in QUERIES:
                     text = "&".join(f"{k}={v}" for k, v in pairs)
-                    results: dict[str, tuple[float, float, int]] = {}
-                    for actor in ("open", "system", "practitioner", "patient"):
-                        client = plain if actor == "open" else api
-                        samples = []
-                        hits = 0
-                        for _ in range(args.queries):
+                    samples: dict[str, list[float]] = {actor: [] for actor in ACTORS}
+                    hits: dict[str, int] = {}
+                    for i in range(WARM_UP + args.queries):  # actors alternate: drift hits all alike
+                        for actor in ACTORS:
+                            client = plain if actor == "open" else api
                             headers = {}
                             if actor != "open":  # a fresh token per request: validation is part of the cost
                                 claims = {**tokens[actor], "jti": uuid.uuid4().hex}
                                 headers["authorization"] = f"Bearer {issuer.token(claims)}"
                             start = time.perf_counter()
                             response = client.get(res_type, params=pairs, headers=headers)
-                            samples.append(time.perf_counter() - start)
+                            elapsed = time.perf_counter() - start
                             assert response.status_code == 200, response.text
-                            hits = len(response.json().get("entry", ()))
-                        results[actor] = (p(samples, 50), p(samples, 99), hits)
-                    base = results["open"][0]
-                    for actor, (p50, p99, hits) in results.items():
+                            if i >= WARM_UP:
+                                samples[actor].append(elapsed)
+                            hits[actor] = len(response.json().get("entry", ()))
+                    base = p(samples["open"], 50)
+                    for actor in ACTORS:
+                        p50, p99 = p(samples[actor], 50), p(samples[actor], 99)
                         extra_pct = "" if actor == "open" else f"  {100 * (p50 - base) / base:+6.1f}% p50"
                         print(
-                            f"{backend:8} {res_type}?{text:58} {actor:12} {hits:>3} hits"
+                            f"{backend:8} {res_type}?{text:58} {actor:12} {hits[actor]:>3} hits"
                             f"  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms{extra_pct}"
                         )
                 if args.reader:
