@@ -38,3 +38,17 @@ def put(client: Client) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return dict(r.json())
 
     return put
+
+
+@pytest.fixture
+def ids(client: Client) -> Callable[[str], list[str]]:
+    """The sorted ids of a search's matches (``search.mode = match``); asserts a 200."""
+
+    def ids(url: str) -> list[str]:
+        r = client.get(url)
+        assert r.status_code == 200, r.text
+        return sorted(
+            e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"
+        )
+
+    return ids

@@ -48,7 +48,13 @@ def context(request: Request) -> Context:
         new_id=state.new_id,
         principal=principal,
         page_sealer=getattr(state, "page_sealer", None),
+        terminology=_terminology(state),
     )
+
+
+def _terminology(state: Any) -> Any:
+    live = getattr(state, "registry", None)  # packages.registry.LiveRegistry
+    return live.current if live is not None else None
 
 
 def _refresh_search_parameters(request: Request) -> None:

@@ -39,6 +39,12 @@ IDENTIFIER_DOC = (
 )
 
 
+LIST_DOC = (
+    "Resources referred to by List/[id].entry.item (_list=[id]; commas OR). Functional lists "
+    "such as $current-allergies are not supported (400)."
+)
+
+
 def search_params(res_type: str) -> list[dict[str, Any]]:
     """The supported parameters of a type, from the search registry (the same one the
     indexer and the query use; unsupported official ones are not listed)."""
@@ -115,6 +121,7 @@ def capability_statement(
                 "security": security or {"cors": False, "description": OPEN_MODE},
                 "resource": resources,
                 "interaction": system,
+                "searchParam": [{"name": "_list", "type": "special", "documentation": LIST_DOC}],
             }
         ],
     }

@@ -36,6 +36,9 @@ class Context:
     principal: Principal | None = None
     # Seals the paging links of POST searches (helseflyt.search.sealed); None = not available.
     page_sealer: PageSealer | None = None
+    # The installed packages' terminology (packages.registry.Registry), for the token
+    # modifiers :in/:below/:above; called only when a search uses one. None = core R4 only.
+    terminology: Callable[[], Any] | None = None
 
 
 @dataclass(slots=True)

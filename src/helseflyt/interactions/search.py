@@ -87,7 +87,14 @@ def search(
         )
     count_only = parsed.summary == "count"
     want_total = parsed.total != "none"
-    query = build_query(parsed, res_types, base_url=ctx.base_url, total=want_total)
+    query = build_query(
+        parsed, res_types, base_url=ctx.base_url, total=want_total, terminology=ctx.terminology
+    )
+    if parsed.lists:
+        from helseflyt.search.lists import list_clause
+
+        with ctx.store.reader() as reader:
+            inside += tuple(list_clause(reader, v, res_types, ctx.base_url) for v in parsed.lists)
     if inside:
         query = replace(query, clauses=(*inside, *query.clauses))
     if count_only:

@@ -41,7 +41,7 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 _FORMAT = frozenset({"_format", "_pretty"})
 _MODIFIERS = {
-    "token": {"not", "text", "of-type", "missing"},
+    "token": {"not", "text", "of-type", "missing", "in", "not-in", "below", "above"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
     "number": {"missing"},
@@ -97,6 +97,7 @@ class ParsedSearch:
     elements: tuple[str, ...] = ()
     cursor: Cursor | None = None
     includes: list[Include] = field(default_factory=list)
+    lists: list[tuple[str, ...]] = field(default_factory=list)  # _list values (ORed), ANDed
 
 
 def _int(name: str, value: str, high: int) -> int:
@@ -141,6 +142,10 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
             if mod not in ("", "iterate", "recurse"):
                 raise InvalidRequest(f"{raw_name}: the only modifier is :iterate")
             out.includes.append(_include(name, value, mod != "", res_types))
+        elif raw_name == "_list":
+            if value == "" or "" in split_escaped(value, ","):
+                raise InvalidRequest(f"_list={value!r} has an empty value")
+            out.lists.append(tuple(split_escaped(value, ",")))
         elif raw_name == "_cursor":
             out.cursor = decode_cursor(value)
             continue

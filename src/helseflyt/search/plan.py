@@ -12,7 +12,8 @@ over the index rows of :mod:`helseflyt.search.index`:
   high < lo, ``ap`` overlaps the search range widened by 10 % of its distance to now.
 * string: case/accent-insensitive prefix; ``:exact``; ``:contains``.
 * token: ``code``, ``system|code``, ``|code``, ``system|``; ``:not``, ``:text`` (prefix
-  on CodeableConcept.text / Coding.display / Identifier.type.text), ``:of-type``.
+  on CodeableConcept.text / Coding.display / Identifier.type.text), ``:of-type``;
+  ``:in``/``:not-in``/``:below``/``:above`` (:mod:`helseflyt.search.terminology`).
 * reference: ``Type/id``, ``id``, absolute URL (this server's base means a local
   reference), ``:[type]``, ``:identifier``.
 * uri: exact, ``:below`` (URL prefix at a ``/``), ``:above``.
@@ -31,6 +32,7 @@ from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.search.index import index, reference_parts
 from helseflyt.search.parse import Criterion, Include, ParsedSearch
 from helseflyt.search.registry import for_type
+from helseflyt.search.terminology import Terminology, subsumption_tests, value_set_tests
 from helseflyt.search.values import date_range, decimal_range, normalise
 from helseflyt.storage.query import COLUMNS, AnyClause, Chain, Clause, Reverse, SearchQuery, SortKey, Test
 
@@ -172,9 +174,9 @@ def _uri_tests(c: Criterion, raw: str) -> tuple[tuple[Test, ...], ...]:
     return ((Test("value", "=", value),),)
 
 
-def clause(c: Criterion, base_url: str = "") -> AnyClause:
+def clause(c: Criterion, base_url: str = "", terminology: Terminology | None = None) -> AnyClause:
     """One criterion (its values ORed) as a storage clause, inside its chain if any."""
-    out: AnyClause = _terminal(c, base_url)
+    out: AnyClause = _terminal(c, base_url, terminology)
     for step in reversed(c.chain):
         if step.kind == "chain":
             out = Chain(step.code, step.types, (out,))
@@ -183,7 +185,7 @@ def clause(c: Criterion, base_url: str = "") -> AnyClause:
     return out
 
 
-def _terminal(c: Criterion, base_url: str) -> Clause:
+def _terminal(c: Criterion, base_url: str, terminology: Terminology | None = None) -> Clause:
     p = c.param
     code = p.code
     if c.modifier == "missing":
@@ -217,6 +219,14 @@ def _terminal(c: Criterion, base_url: str) -> Clause:
         if c.modifier == "text":
             alts = tuple((Test("norm", "prefix", normalise(unescape(v))),) for v in c.values)
             return Clause("string", code + ":text", alts)
+        if c.modifier in ("in", "not-in"):
+            alts = tuple(alt for v in c.values for alt in value_set_tests(c.text, v, terminology))
+            return Clause("token", code, alts, negate=c.modifier == "not-in")
+        if c.modifier in ("below", "above"):
+            alts = tuple(
+                alt for v in c.values for alt in subsumption_tests(c.text, c.modifier, v, terminology)
+            )
+            return Clause("token", code, alts)
         param = code + ":of-type" if c.modifier == "of-type" else code
         alts = tuple(_token_tests(c, v) for v in c.values)
         return Clause("token", param, alts, negate=c.modifier == "not")
@@ -253,13 +263,19 @@ def _ranged(c: Criterion, tests: object, table: str) -> Clause:
 
 
 def build_query(
-    parsed: ParsedSearch, res_types: Sequence[str], *, base_url: str = "", total: bool = False
+    parsed: ParsedSearch,
+    res_types: Sequence[str],
+    *,
+    base_url: str = "",
+    total: bool = False,
+    terminology: Terminology | None = None,
 ) -> SearchQuery:
-    """The storage query of a parsed search over ``res_types``."""
+    """The storage query of a parsed search over ``res_types`` (``terminology``: the
+    installed packages' registry, for ``:in``/``:below``/``:above``)."""
     # Several types (system search): a code means the same index rows for each type
     # (the parser checked that every type defines it), so the first type's clauses serve.
     first = res_types[0]
-    clauses = tuple(clause(c, base_url) for c in parsed.criteria[first])
+    clauses = tuple(clause(c, base_url, terminology) for c in parsed.criteria[first])
     sort = []
     for code, desc in parsed.sort:
         p = for_type(first)[code]

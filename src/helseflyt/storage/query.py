@@ -39,7 +39,7 @@ __all__ = ["OPS", "Chain", "Clause", "Cursor", "Reverse", "SearchQuery", "Search
 OPS = frozenset({"=", "<", "<=", ">", ">=", "prefix", "contains", "in", "null", "notnull"})
 
 COLUMNS = {
-    "resource": ("res_id", "last_updated"),
+    "resource": ("res_type", "res_id", "last_updated"),
     "token": ("system", "value"),
     "string": ("norm", "exact"),
     "date": ("low", "high"),
