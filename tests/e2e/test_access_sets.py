@@ -16,6 +16,7 @@ from helseflyt.storage import Store, open_store
 from helseflyt.storage.sql_access import (
     AccessFilter,
     _practitioner_sets,
+    active_grants,
     basis_sets,
     care_patients,
     controls,
@@ -131,7 +132,8 @@ def test_sets_decide_as_the_row_predicate(store: Store) -> None:
                 now=now, care_since=now - 90 * 86_400_000_000, postgres=postgres, **extra,
             )  # fmt: skip
             care = care_patients(conn, plain, 1000)
-            full = replace(basis_sets(conn, controls(conn, plain)), care_ids=tuple(care or ()))
+            grants = active_grants(conn, plain.actor, now) if plain.actor else []
+            full = replace(basis_sets(conn, controls(conn, plain), grants), care_ids=tuple(care or ()))
             assert _practitioner_sets(full) is not None and _practitioner_sets(plain) is None
             expected = _visible(conn, plain, None)
             assert _visible(conn, full, None) == expected, (hpr, orgs, extra)

@@ -207,6 +207,7 @@ class RequestPolicy:
         self._granted: set[str] = set()
         self._asked: list[str] = []  # the patients in question of this request's search
         self._grants_checked = False
+        self._grants: list[tuple[str, str, str, int]] | None = None  # read with the sets
         self._care_done = False
         self.state["access"] = self._decision()
 
@@ -255,7 +256,8 @@ class RequestPolicy:
             self.base = replace(self.base, own_ids=tuple(sorted(own)))
         if self.role != "practitioner":
             return
-        self.base = basis_sets(conn, self.base)
+        self._grants = active_grants(conn, self.actor, self.now) if self.actor else []
+        self.base = basis_sets(conn, self.base, self._grants)
         if self.settings.care_cache_seconds <= 0:
             return
         f = self.base
@@ -276,7 +278,7 @@ class RequestPolicy:
         if self._grants_checked or self.actor is None or self.basis:
             return
         self._grants_checked = True
-        grants = active_grants(conn, self.actor, self.now)
+        grants = self._grants if self._grants is not None else active_grants(conn, self.actor, self.now)
         if grants:
             basis = "FORHOYET_AKUTT" if any(g[1] == "FORHOYET_AKUTT" for g in grants) else "AKUTT"
             reason = f"under an emergency grant: {grants[0][2]}"

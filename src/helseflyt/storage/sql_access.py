@@ -483,7 +483,10 @@ def _by_sets(
     ors: list[str] = []
     if allowed and (known is None or "Patient" in known):
         me = f"{alias}.res_id"
-        parts = [q.among(me, allowed), f"(NOT {label} OR {q.among(me, sorted(opened))})"]
+        parts = [
+            q.among(me, allowed),
+            f"(NOT {label} OR {q.among(me, sorted(opened))})" if opened else f"NOT {label}",
+        ]
         if locking:
             parts.append(f"NOT ({q.among(me, locking)} AND {_control(me, cc.SPERRING, f, q, covers)})")
         ors.append(f"({alias}.res_type = 'Patient' AND {' AND '.join(parts)})")
@@ -503,8 +506,11 @@ def _by_sets(
             some,
             f"NOT {_linked(alias, narrowed, q, ' AND ' + q.among('lp.target_id', allowed, negate=True))}",
         ]
-        unopened = q.among("lp.target_id", sorted(opened), negate=True)
-        parts.append(f"(NOT {label} OR NOT {_linked(alias, narrowed, q, ' AND ' + unopened)})")
+        if opened:
+            unopened = q.among("lp.target_id", sorted(opened), negate=True)
+            parts.append(f"(NOT {label} OR NOT {_linked(alias, narrowed, q, ' AND ' + unopened)})")
+        else:
+            parts.append(f"NOT {label}")
         if locking:
             sperret = f" AND {q.among('lp.target_id', locking)}"
             sperret += f" AND {_control('lp.target_id', cc.SPERRING, f, q, covers)}"
@@ -580,10 +586,13 @@ def care_patients(conn: Any, f: AccessFilter, limit: int) -> list[str] | None:
     return None if len(rows) > limit else sorted(r[0] for r in rows if r[0])
 
 
-def basis_sets(conn: Any, f: AccessFilter, limit: int = 5000) -> AccessFilter:
+def basis_sets(
+    conn: Any, f: AccessFilter, grants: Sequence[tuple[str, str, str, int]], limit: int = 5000
+) -> AccessFilter:
     """``f`` (a practitioner's) with the live per-request sets of :class:`AccessFilter`
-    filled in: GP list, emergency grants, declared ``nhn-patient-nin``. A GP list longer
-    than ``limit`` stays None (then the SQL checks per patient)."""
+    filled in: GP list, emergency ``grants`` (:func:`active_grants`), declared
+    ``nhn-patient-nin``. A GP list longer than ``limit`` stays None (then the SQL checks
+    per patient)."""
     found: dict[str, Any] = {"gp_ids": ()}
     q = _Sql()
     gp = _gp_targets(f, q)
@@ -596,7 +605,6 @@ def basis_sets(conn: Any, f: AccessFilter, limit: int = 5000) -> AccessFilter:
         )
         rows = conn.query(sql, [*args, limit + 1])
         found["gp_ids"] = None if len(rows) > limit else tuple(sorted(r[0] for r in rows))
-    grants = active_grants(conn, f.actor, f.now) if f.actor else []
     found["grant_ids"] = tuple(sorted({g[0] for g in grants}))
     found["grant_open_ids"] = tuple(sorted({g[0] for g in grants if g[1] == "FORHOYET_AKUTT"}))
     found["nin_ids"] = tuple(patients_with_identifier(conn, f.declared_nin)) if f.declared_nin else ()
