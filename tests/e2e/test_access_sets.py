@@ -16,12 +16,10 @@ from helseflyt.storage import Store, open_store
 from helseflyt.storage.sql_access import (
     AccessFilter,
     _practitioner_sets,
-    active_grants,
-    basis_sets,
     care_patients,
-    controls,
     insert_grants,
     predicate,
+    request_sets,
 )
 from helseflyt.storage.testing import FixedClock
 
@@ -132,8 +130,7 @@ def test_sets_decide_as_the_row_predicate(store: Store) -> None:
                 now=now, care_since=now - 90 * 86_400_000_000, postgres=postgres, **extra,
             )  # fmt: skip
             care = care_patients(conn, plain, 1000)
-            grants = active_grants(conn, plain.actor, now) if plain.actor else []
-            full = replace(basis_sets(conn, controls(conn, plain), grants), care_ids=tuple(care or ()))
+            full = replace(request_sets(conn, plain, bases=True)[0], care_ids=tuple(care or ()))
             assert _practitioner_sets(full) is not None and _practitioner_sets(plain) is None
             expected = _visible(conn, plain, None)
             assert _visible(conn, full, None) == expected, (hpr, orgs, extra)

@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from helseflyt.access import consent as cc
-from helseflyt.access.links import linked, links_of
+from helseflyt.access.links import links_of
 from helseflyt.access.principal import Principal
 from helseflyt.errors import FhirError, InvalidRequest
 from helseflyt.storage.base import HistoryQuery, TokenCriterion
@@ -52,13 +52,14 @@ from helseflyt.storage.sql_access import (
     GuardedStore,
     GuardedTransaction,
     active_grants,
-    basis_sets,
     care_patients,
     controls,
     insert_grants,
+    own_records,
     patients_of,
     patients_with_identifier,
     purge_grants,
+    request_sets,
     visible,
 )
 
@@ -249,15 +250,14 @@ class RequestPolicy:
         if self._care_done:
             return
         self._care_done = True
-        if self.role != "patient":
+        if self.role == "practitioner":  # controls, GP list, grants, declared nin: one query
+            self.base, self._grants = request_sets(conn, self.base, bases=True)
+        elif self.role != "patient":
             self.base = controls(conn, self.base)
         elif self.principal.pid:  # their own records and those linked to them (Patient.link)
-            own = linked(conn, patients_with_identifier(conn, self.principal.pid))
-            self.base = replace(self.base, own_ids=tuple(sorted(own)))
+            self.base = replace(self.base, own_ids=tuple(own_records(conn, self.principal.pid)))
         if self.role != "practitioner":
             return
-        self._grants = active_grants(conn, self.actor, self.now) if self.actor else []
-        self.base = basis_sets(conn, self.base, self._grants)
         if self.settings.care_cache_seconds <= 0:
             return
         f = self.base
