@@ -62,6 +62,11 @@ def test_sperring_and_blokkering_follow_their_period(api: Client, issuer: TestIs
     ended = control("sperring", "po", -10, -1)
     assert api.post("Consent", json=ended, headers={**writer, **JSON}).status_code == 201
     assert api.get("Observation/obs-o", headers=gp).status_code == 200  # the lock has ended
+    current = api.post("Consent", json=control("sperring", "po", -1, 1), headers={**writer, **JSON})
+    assert current.status_code == 201
+    locked = api.get("Observation/obs-o", headers=gp)
+    assert locked.status_code == 403 and "sperret" in locked.text, locked.text  # as docs/access.md says
+    assert api.delete(f"Consent/{current.json()['id']}", headers=writer).status_code in (200, 204)
     block = control("blokkering", "po", -1, 10)
     block["provision"]["actor"] = [
         {"role": {"text": "blocked"}, "reference": {"reference": "Practitioner/other-gp"}}
@@ -112,7 +117,8 @@ def test_controls_on_one_record_cover_the_linked_ones(api: Client, issuer: TestI
         {"coding": [{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]}
     )
     assert api.post("Consent", json=lock, headers={**writer, **JSON}).status_code == 201
-    assert api.get("Observation/obs-po2", headers=gp).status_code == 404  # a sperring of parts too
+    locked = api.get("Observation/obs-po2", headers=gp)  # a sperring of parts too
+    assert locked.status_code == 403 and "sperret" in locked.text, locked.text
     assert api.get("Patient/po2", headers=gp).status_code == 200  # only Observations are locked
     opened = {**gp, "nhn-access-basis": "FORHOYET_SAMTYKKE"}
     assert api.get("Observation/obs-po2", headers=opened).status_code == 200

@@ -384,12 +384,14 @@ class RequestPolicy:
         if self.role != "practitioner":
             return
         conn = reader.conn
-        if visible(conn, replace(self.base, declared_any=True, opens_locked=False), res_type, res_id):
+        # would a declared basis (one that opens locks, in the second test) let them see it?
+        normal = replace(self.base, basis=self.basis or "SAMTYKKE", declared_any=True, opens_locked=False)
+        if visible(conn, normal, res_type, res_id):
             raise NoBasis(
                 f"no basis for access to the data of this patient ({res_type}/{res_id}): no care "
                 f"relationship; declare one with {HEADER_BASIS} ({', '.join(BASES)}) and {HEADER_REASON}"
             )
-        if visible(conn, replace(self.base, declared_any=True, opens_locked=True), res_type, res_id):
+        if visible(conn, replace(normal, basis="FORHOYET_SAMTYKKE", opens_locked=True), res_type, res_id):
             raise NoBasis(
                 f"{res_type}/{res_id} is locked (sperret) by the patient: only "
                 f"{HEADER_BASIS}: FORHOYET_SAMTYKKE or FORHOYET_AKUTT opens it"
