@@ -106,3 +106,13 @@ def test_patients_see_records_about_themselves_only(make_client: Callable[..., C
     with as_actor(store, Actor("patient", pid=FNR_A, grants=("Patient",))) as client:
         assert client.get(f"Patient/{mine}/$access-log").status_code == 200
         assert client.get("AuditEvent").status_code == 403
+
+
+def test_capability_statement_says_what_the_audit_routes_do(make_client: Callable[..., Client]) -> None:
+    rest = make_client().get("metadata").json()["rest"][0]
+    by_type = {r["type"]: r for r in rest["resource"]}
+    audit = by_type["AuditEvent"]
+    assert [i["code"] for i in audit["interaction"]] == ["read", "search-type"]
+    assert {p["name"] for p in audit["searchParam"]} == {"patient", "date"}
+    assert [o["name"] for o in audit["operation"]] == ["review"]
+    assert "access-log" in [o["name"] for o in by_type["Patient"]["operation"]]

@@ -101,6 +101,7 @@ def capability_statement(
         }
         for res_type in sorted(resource_types())
     ]
+    _audit_trail(resources)
     system = [{"code": c} for c in SYSTEM_INTERACTIONS if c == "history-system" or _transaction_available()]
     system.append({"code": "search-system"})
     return {
@@ -125,3 +126,41 @@ def capability_statement(
             }
         ],
     }
+
+
+def _audit_trail(resources: list[dict[str, Any]]) -> None:
+    """AuditEvent is read-only with its own search (docs/audit.md); the citizen's access
+    log and the review list are operations."""
+    for entry in resources:
+        if entry["type"] == "Patient":
+            entry["operation"].append(
+                {
+                    "name": "access-log",
+                    "definition": "urn:helseflyt:operation:access-log",
+                    "documentation": "GET Patient/[id]/$access-log[?since=]: who accessed this "
+                    "person's data (linked records included), newest first, as Parameters.",
+                }
+            )
+        if entry["type"] != "AuditEvent":
+            continue
+        for key in ("versioning", "readHistory", "updateCreate", "conditionalCreate", "conditionalUpdate"):
+            entry.pop(key, None)
+        entry["conditionalRead"] = entry["conditionalDelete"] = "not-supported"
+        entry["interaction"] = [{"code": "read"}, {"code": "search-type"}]
+        entry["documentation"] = (
+            "Read-only: the server writes one hash-chained AuditEvent per request; create, "
+            "update, patch and delete answer 405. Search: patient, date (ge/gt/le/lt), _count "
+            "(at most 1000), newest first with next links. Who may read which records: docs/audit.md."
+        )
+        entry["searchParam"] = [
+            {"name": "patient", "type": "reference", "documentation": "Patient ids, comma-separated."},
+            {"name": "date", "type": "date", "documentation": "ge/gt/le/lt prefixes only."},
+        ]
+        entry["operation"] = [
+            {
+                "name": "review",
+                "definition": "urn:helseflyt:operation:review",
+                "documentation": "GET AuditEvent/$review[?org=&since=]: emergency and "
+                "self-declared accesses to follow up, as Parameters.",
+            }
+        ]
