@@ -42,7 +42,7 @@ from helseflyt.http.routes import FHIR_BASE, context, response_format
 from helseflyt.interactions.context import Result
 from helseflyt.storage.base import TokenCriterion
 from helseflyt.storage.common import to_micros, utc_now
-from helseflyt.storage.sql_access import patients_with_identifier
+from helseflyt.storage.sql_access import own_records
 
 __all__ = ["AUDIT_ROUTES", "AuditTrail"]
 
@@ -152,7 +152,7 @@ def _own_patients(store: Any, pid: str | None) -> frozenset[str]:
     if not pid:
         return frozenset()
     with store.reader() as r:
-        return frozenset(linked(r.conn, patients_with_identifier(r.conn, pid)))
+        return frozenset(own_records(r.conn, pid))
 
 
 def _audit_reader(request: Request, interaction: str) -> Reader:
