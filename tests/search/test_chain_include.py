@@ -159,3 +159,32 @@ def test_compartment(client: Client) -> None:
     assert client.get("Patient/kari/Organization").status_code == 400  # not in the compartment
     assert client.get("Observation/o1/Patient").status_code == 400  # not a compartment
     assert client.get("Patient/kari/Nonsense").status_code == 404
+
+
+def test_compartment_every_type(client: Client) -> None:
+    assert search(client, "Patient/kari/*")[0] == [
+        "Condition/c1",
+        "Encounter/e1",
+        "Observation/o1",
+        "Observation/o2",
+    ]
+    assert search(client, "Patient/ola/*")[0] == ["Observation/o3"]  # Group/kari's o4 is not kari's
+    assert search(client, "Practitioner/gp1/*")[0] == [
+        "Encounter/e1",
+        "Patient/kari",
+        "PractitionerRole/role1",
+    ]
+    assert ids(client, "Patient/kari/*?_type=Observation,Condition") == ["c1", "o1", "o2"]
+    b = client.get("Patient/kari/*?_type=Observation&_count=1").json()
+    assert b["total"] == 2 and b["link"][0]["url"].startswith("http://testserver/fhir/Patient/kari/*?_type=")
+    nxt = next(link["url"] for link in b["link"] if link["relation"] == "next")
+    assert [e["resource"]["id"] for e in client.get(nxt).json()["entry"]] == ["o2"]
+    seen, url = [], "Patient/kari/*?_count=3"
+    while url:
+        page = client.get(url).json()
+        assert page["total"] == 4
+        seen += [e["resource"]["id"] for e in page["entry"]]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    assert seen == ["c1", "e1", "o1", "o2"]
+    assert client.get("Patient/kari/*?_type=Organization").status_code == 400  # not a member
+    assert client.get("Observation/o1/*").status_code == 400  # not a compartment

@@ -242,7 +242,8 @@ async def version_read(request: Request) -> Response:
 
 async def compartment_search(request: Request) -> Response:
     """``GET [Compartment]/[id]/[type]?...``: a search inside a compartment
-    (https://hl7.org/fhir/R4/http.html#vsearch), e.g. ``Patient/123/Observation``."""
+    (https://hl7.org/fhir/R4/http.html#vsearch), e.g. ``Patient/123/Observation``;
+    ``Patient/123/*`` searches every member type (or those named in ``_type``)."""
     fmt = response_format(request)
     kind = resource_type(request)
     res_id: str = request.path_params["id"]
@@ -251,13 +252,15 @@ async def compartment_search(request: Request) -> Response:
     pairs = list(request.query_params.multi_items())
     self_base = f"{ctx.base_url}/{kind}/{res_id}/{member}"
     prefer = request.headers.get("prefer")
-    return await run(
-        lambda: search.search(
-            ctx, [member], pairs, prefer=prefer, self_base=self_base, compartment=(kind, res_id)
-        ),
-        request,
-        fmt,
-    )
+
+    def process() -> Result:
+        types = search.compartment_members(kind, pairs) if member == "*" else [member]
+        found = search.search(
+            ctx, types, pairs, prefer=prefer, self_base=self_base, compartment=(kind, res_id)
+        )
+        return _with_type(found, self_base, pairs) if member == "*" else found
+
+    return await run(process, request, fmt)
 
 
 async def type_search_post(request: Request) -> Response:
@@ -289,15 +292,19 @@ async def system_search(request: Request) -> Response:
 
     def process() -> Result:
         types = search.types_of(pairs)
-        base = ctx.base_url
-        kept = [(k, v) for k, v in pairs if k == "_type"]
-        result = search.search(ctx, types, pairs, prefer=prefer, self_base=base)
-        if kept and isinstance(result.body, dict):  # _type is applied: show it in the links
-            for link in result.body["link"]:
-                link["url"] = link["url"].replace(base + "?", f"{base}?{urlencode(kept)}&", 1)
-        return result
+        result = search.search(ctx, types, pairs, prefer=prefer, self_base=ctx.base_url)
+        return _with_type(result, ctx.base_url, pairs)
 
     return await run(process, request, fmt)
+
+
+def _with_type(result: Result, base: str, pairs: list[tuple[str, str]]) -> Result:
+    """``_type`` is applied (the parser leaves it to the caller): show it in the links."""
+    kept = [(k, v) for k, v in pairs if k == "_type"]
+    if kept and isinstance(result.body, dict):
+        for link in result.body["link"]:
+            link["url"] = link["url"].replace(base + "?", f"{base}?{urlencode(kept)}&", 1)
+    return result
 
 
 # --- errors ---------------------------------------------------------------------

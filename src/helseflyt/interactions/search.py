@@ -13,10 +13,10 @@ OperationOutcome entry (``search.mode = outcome``), or refused with 400 under
 (:mod:`helseflyt.fhir.subset`). Stored bytes go into the Bundle verbatim
 (``orjson.Fragment``) unless a subset needs them parsed.
 
-Compartment search (``GET Patient/[id]/[type]?...``,
+Compartment search (``GET Patient/[id]/[type]?...``, ``Patient/[id]/*``,
 https://hl7.org/fhir/R4/compartmentdefinition.html): ``compartment=("Patient", id)``
 adds "one of the type's compartment parameters refers to Patient/id" to the criteria,
-from the official CompartmentDefinition.
+from the official CompartmentDefinition (with several types, each by its own).
 
 Signature: ``search(ctx, res_types, pairs, *, prefer=None, self_base, compartment=None) -> Result``.
 """
@@ -32,11 +32,19 @@ from urllib.parse import urlencode
 import orjson
 
 from helseflyt.errors import InvalidRequest, NotFound
+from helseflyt.fhir import json as fjson
 from helseflyt.interactions.context import Context, Result
 from helseflyt.interactions.subsetting import subset_body
 from helseflyt.interactions.types import is_resource_type
 from helseflyt.search.parse import Include, ParsedSearch, encode_cursor, parse
-from helseflyt.search.plan import MAX_INCLUDE, build_query, compartment_clause, include_queries, sort_values
+from helseflyt.search.plan import (
+    MAX_INCLUDE,
+    build_query,
+    compartment_clause,
+    compartment_types,
+    include_queries,
+    sort_values,
+)
 from helseflyt.search.sealed import PAGE_PARAM, owner_of
 from helseflyt.storage.base import Reader, ResourceVersion
 from helseflyt.storage.common import to_micros
@@ -58,9 +66,31 @@ def types_of(pairs: Sequence[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(named)) or sorted(resource_types())
 
 
+def compartment_members(kind: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """The types ``[Compartment]/[id]/*`` searches: those named in ``_type``, else every
+    member type of the compartment."""
+    return types_of(pairs) if any(k == "_type" for k, _ in pairs) else compartment_types(kind)
+
+
 def _entry(ctx: Context, v: ResourceVersion, parsed: ParsedSearch, mode: str = "match") -> dict[str, Any]:
+    if "#" in v.id:  # a contained match (_containedType=contained): Container/id#local
+        container, _, local = v.id.partition("#")
+        found = contained_resource(v.body or b"{}", v.type, local)
+        return {
+            "fullUrl": f"{ctx.base_url}/{container}#{local}",
+            "resource": subset_body(found, parsed.summary, parsed.elements),
+            "search": {"mode": mode},
+        }
     resource = subset_body(v.body or b"{}", parsed.summary, parsed.elements)
     return {"fullUrl": f"{ctx.base_url}/{v.type}/{v.id}", "resource": resource, "search": {"mode": mode}}
+
+
+def contained_resource(body: bytes, res_type: str, local: str) -> dict[str, Any]:
+    """The contained resource ``res_type`` with id ``local`` in a container's stored body."""
+    for r in fjson.loads(body).get("contained") or ():
+        if isinstance(r, dict) and r.get("resourceType") == res_type and r.get("id") == local:
+            return r
+    return {"resourceType": res_type, "id": local}  # unreachable: rows and body are one version
 
 
 def search(

@@ -40,13 +40,14 @@ def parse_subset(pairs: Sequence[tuple[str, str]]) -> Subset:
     return summary, elements
 
 
-def subset_body(body: bytes, summary: str | None, elements: tuple[str, ...]) -> Any:
-    """The resource to embed or return: the stored bytes, or the requested subset."""
+def subset_body(body: bytes | dict[str, Any], summary: str | None, elements: tuple[str, ...]) -> Any:
+    """The resource to embed or return: the stored bytes (or a parsed resource), or the
+    requested subset."""
     if summary in ("true", "text", "data"):
-        return subset.summary(fjson.loads(body), summary)
+        return subset.summary(fjson.loads(body) if isinstance(body, bytes) else body, summary)
     if elements:
-        return subset.elements(fjson.loads(body), elements)
-    return orjson.Fragment(body)
+        return subset.elements(fjson.loads(body) if isinstance(body, bytes) else body, elements)
+    return orjson.Fragment(body) if isinstance(body, bytes) else body
 
 
 def subset_result(found: ResourceVersion, subset: Subset) -> dict[str, Any] | bytes | None:

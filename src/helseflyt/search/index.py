@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from helseflyt.fhir.fhirpath import FHIRPathError, FPDateTime, Node, Quantity
+from helseflyt.fhir.model import resource_types
 from helseflyt.search import registry
 from helseflyt.search.fastpath import Fast, Slow, compile_fast
 from helseflyt.search.registry import SearchParam, for_type
@@ -325,7 +326,7 @@ def _plan_for(res_type: str, gen: int) -> Plan:  # gen: the registry's generatio
 def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
     """The search index rows of ``resource`` (current version of type ``res_type``),
     each distinct row once (a repeated row would only cost writes: every query tests
-    for existence or takes a min/max)."""
+    for existence or takes a min/max), then those of its contained resources."""
     out: list[IndexRow] = []
     keys = set(resource)
     for compiled, fast, emits, composite in _plan_for(res_type, registry.generation()):
@@ -349,4 +350,24 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
                 emit(code, node, only, out)
         if composite is not None:
             composite(resource, nodes, out)
+    contained = resource.get("contained")
+    if contained and isinstance(contained, list):
+        out += _contained(contained)
     return list(dict.fromkeys(out))
+
+
+def _contained(resources: list[Any]) -> list[IndexRow]:
+    """Rows of contained resources for ``_contained`` searches: ``("@" + table,
+    type, local id, *row)``; the store keys them ``Container/id#local`` (see
+    :data:`helseflyt.storage.base.IndexRow`). A contained resource gets at least its
+    ``_id`` token row, so that every one of them is known to the store."""
+    out: list[IndexRow] = []
+    for r in resources:
+        if not isinstance(r, dict) or "contained" in r:
+            continue  # contained resources cannot contain (dom-2)
+        kind, local = r.get("resourceType"), r.get("id")
+        if not isinstance(kind, str) or not isinstance(local, str) or kind not in resource_types():
+            continue
+        out.append(("@token", kind, local, "_id", None, local))
+        out += [("@" + row[0], kind, local, *row[1:]) for row in index(kind, r)]
+    return out

@@ -3,7 +3,8 @@
 ``parse(pairs, res_types) -> ParsedSearch``: each ``name[:modifier]=value[,value]``
 pair becomes a :class:`Criterion` bound to the registry's :class:`SearchParam` (values
 split on unescaped commas: OR; repeated names: AND). Result parameters (``_count``,
-``_sort``, ``_total``, ``_summary``, ``_elements``, paging cursors) go to their own
+``_sort``, ``_total``, ``_summary``, ``_elements``, ``_contained``, ``_containedType``,
+paging cursors) go to their own
 fields. A malformed value raises :class:`InvalidRequest` (400) naming the parameter.
 An unknown or unsupported parameter is listed in ``ignored`` (the caller reports it as
 a warning, or refuses with 400 under ``Prefer: handling=strict``); it never silently
@@ -51,6 +52,7 @@ _MODIFIERS = {
     "composite": {"missing"},
 }
 _TOTALS = ("none", "estimate", "accurate")
+_CONTAINED = {"_contained": ("false", "true", "both"), "_containedType": ("container", "contained")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class ParsedSearch:
     cursor: Cursor | None = None
     includes: list[Include] = field(default_factory=list)
     lists: list[tuple[str, ...]] = field(default_factory=list)  # _list values (ORed), ANDed
+    contained: str = "false"  # _contained: false | true | both
+    contained_type: str = "container"  # _containedType: container | contained
 
 
 def _int(name: str, value: str, high: int) -> int:
@@ -135,6 +139,13 @@ def parse(pairs: Sequence[tuple[str, str]], res_types: Sequence[str]) -> ParsedS
             out.total = value
         elif raw_name == "_summary":
             out.summary = summary_mode(value)
+        elif raw_name in _CONTAINED:
+            if value not in _CONTAINED[raw_name]:
+                raise InvalidRequest(f"{raw_name}={value!r} must be one of {', '.join(_CONTAINED[raw_name])}")
+            if raw_name == "_contained":
+                out.contained = value
+            else:
+                out.contained_type = value
         elif raw_name == "_elements":
             out.elements = element_names(value)
         elif raw_name.partition(":")[0] in ("_include", "_revinclude"):

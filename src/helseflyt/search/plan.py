@@ -289,6 +289,8 @@ def build_query(
     cursor = parsed.cursor
     if cursor is not None and len(cursor.keys) != len(sort):
         raise InvalidRequest("_cursor does not belong to this _sort")
+    if parsed.contained != "false":
+        _check_contained(parsed, clauses)
     return SearchQuery(
         types=tuple(res_types),
         clauses=clauses,
@@ -296,7 +298,21 @@ def build_query(
         count=parsed.count,
         cursor=cursor,
         total=total,
+        contained=parsed.contained,
+        contained_type=parsed.contained_type,
     )
+
+
+def _check_contained(parsed: ParsedSearch, clauses: Sequence[AnyClause]) -> None:
+    """What a search in contained resources cannot do (400): sort (a contained resource
+    has no sort keys of its own in the index order), ``_id``/``_lastUpdated`` (columns of
+    stored resources, which contained ones are not)."""
+    what = f"_contained={parsed.contained}"
+    if parsed.sort:
+        raise InvalidRequest(f"_sort cannot be combined with {what}")
+    for c in clauses:
+        if c.table == "resource":
+            raise InvalidRequest(f"{c.param} cannot be combined with {what}")
 
 
 def sort_values(
@@ -375,11 +391,23 @@ def compartment_clause(focus: tuple[str, str], res_types: Sequence[str]) -> Clau
         members = compartment(kind)
     except KeyError:
         raise InvalidRequest(f"{kind} is not a compartment (R4 has {', '.join(COMPARTMENTS)})") from None
-    params: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
     for res_type in res_types:
         found = tuple(p for p in members.get(res_type, ()) if p in for_type(res_type))
         if not found:
             raise InvalidRequest(f"{res_type} is not in the {kind} compartment")
-        params.update(found)
+        pairs.update((res_type, p) for p in found)
     target = (Test("target_type", "=", kind), Test("target_id", "=", focal_id))
-    return Clause("reference", tuple(sorted(params)), (target,))
+    if len(res_types) > 1:  # each type by its own parameters
+        return Clause("reference", tuple(sorted(pairs)), (target,))
+    return Clause("reference", tuple(sorted(p for _, p in pairs)), (target,))
+
+
+def compartment_types(kind: str) -> list[str]:
+    """The member types of compartment ``kind`` that have a supported linking parameter
+    (``Patient/[id]/*``)."""
+    try:
+        members = compartment(kind)
+    except KeyError:
+        raise InvalidRequest(f"{kind} is not a compartment (R4 has {', '.join(COMPARTMENTS)})") from None
+    return sorted(t for t, params in members.items() if any(p in for_type(t) for p in params))

@@ -83,7 +83,10 @@ class IndexEntry:
 #   ("reference", param, type | None, id | None, url | None)
 #   ("uri", param, value)
 #   ("composite", param, system1, value1, system2, value2, number2, low2, high2, number3)
-# (An :class:`IndexEntry` is a token row.)
+# (An :class:`IndexEntry` is a token row.) A row of a contained resource is
+#   ("@" + table, type, local id, *values)                 e.g. ("@token", "Medication", "m1", "code", ...)
+# and is stored like a row of a resource ``type`` with id ``Container/id#local`` (which no
+# ordinary search can match), deleted with its container (storage/sql.py CONTAINED).
 IndexRow = tuple[Any, ...]
 
 # Computes a resource's index rows; called by ``put`` inside the write transaction.

@@ -9,7 +9,8 @@ compiles it to SQL (``storage/sql_search.py``); no FHIR semantics live in the co
   passes *one* of ``alternatives`` (each an AND of :class:`Test`); ``negate`` inverts
   that (``:not``, ``ne``, ``:missing=true``). An empty alternative passes any row, so
   ``Clause(table, param, ((),))`` is ``:missing=false``. ``param`` may be a tuple of
-  parameter names (any of them: compartment membership).
+  parameter names (any of them: compartment membership), or of ``(type, name)`` pairs
+  (a row counts with its own type's names only: ``Patient/[id]/*``).
 * ``table="resource"`` tests the resource's own columns (``res_id``,
   ``last_updated``) instead of an index table.
 * A :class:`Chain` matches a resource whose reference ``param`` points to a resource of
@@ -61,7 +62,7 @@ class Test:
 @dataclass(frozen=True, slots=True)
 class Clause:
     table: str
-    param: str | tuple[str, ...]
+    param: str | tuple[str, ...] | tuple[tuple[str, str], ...]
     alternatives: tuple[tuple[Test, ...], ...]
     negate: bool = False
 
@@ -115,6 +116,12 @@ class SearchQuery:
     # Access control (storage/sql_access.py AccessFilter): ANDed by the compiler to every
     # match, count and inner search (chains, _has); None = no access control (open mode).
     access: Any = None
+    # _contained: "false" (stored resources), "true" (resources contained in them), "both";
+    # _containedType: "container" (return the containers) or "contained" (a contained match
+    # comes back as a version of its container with type = the contained type and
+    # id = "Container/id#local"). Contained searches take no sort and no "resource" clauses.
+    contained: str = "false"
+    contained_type: str = "container"
 
 
 @dataclass(slots=True)

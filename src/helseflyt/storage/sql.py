@@ -15,7 +15,7 @@ Both backends have the same tables (see ``NNN_*.sql`` next to each backend):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
@@ -56,6 +56,30 @@ INDEX_COLUMNS = {
     "uri": ("param", "value"),
     "composite": ("param", "system1", "value1", "system2", "value2", "number2", "low2", "high2", "number3"),
 }
+
+
+# Contained resources (``_contained`` searches): the indexer's rows ``("@" + table, type,
+# local id, *values)`` are stored in ``table`` keyed ``(type, "Container/id#local")`` (an
+# id never holds "/" or "#", so no ordinary search sees them), with a ``_container``
+# reference row from each to its container and a ``_contained`` token row of the
+# container (system: type, value: key) by which they are deleted with it.
+CONTAINED = "_contained"
+CONTAINER = "_container"
+
+
+def unfold_contained(by_table: dict[str, list[Row]]) -> None:
+    """Turn the ``@table`` lists of :meth:`SQLWriter.put_many` (rows ``(container type,
+    container id, type, local id, *values)``) into rows of their tables, in place."""
+    seen: dict[tuple[str, str, str, str], None] = {}
+    for table in [t for t in by_table if t[0] == "@"]:
+        dest = by_table.setdefault(table[1:], [])
+        for t, i, kind, local, *values in by_table.pop(table):
+            key = f"{t}/{i}#{local}"
+            dest.append((kind, key, *values))
+            seen[(t, i, kind, key)] = None
+    for t, i, kind, key in seen:
+        by_table.setdefault("token", []).append((t, i, CONTAINED, kind, key))
+        by_table.setdefault("reference", []).append((kind, key, CONTAINER, t, i, None))
 
 
 class Connection(Protocol):
@@ -114,6 +138,16 @@ def _token_condition(crit: TokenCriterion, args: list[Any]) -> str:
 
 def _where(conditions: list[str]) -> str:
     return (" WHERE " + " AND ".join(conditions)) if conditions else ""
+
+
+def _chunks(keys: Sequence[Key]) -> Iterator[tuple[str, list[str]]]:
+    """``keys`` as (type, ids) with at most ``_CHUNK`` ids each."""
+    by_type: dict[str, list[str]] = {}
+    for t, i in keys:
+        by_type.setdefault(t, []).append(i)
+    for t, ids in by_type.items():
+        for start in range(0, len(ids), _CHUNK):
+            yield t, ids[start : start + _CHUNK]
 
 
 class SQLReader:
@@ -222,18 +256,13 @@ class SQLWriter(SQLReader):
 
     def _current_versions(self, keys: Sequence[Key]) -> dict[Key, int]:
         found: dict[Key, int] = {}
-        by_type: dict[str, list[str]] = {}
-        for t, i in keys:
-            by_type.setdefault(t, []).append(i)
-        for t, ids in by_type.items():
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                rows = self.conn.query(
-                    "SELECT res_id, version FROM resource_current WHERE res_type = ?"
-                    f" AND res_id IN ({','.join('?' * len(chunk))})",
-                    [t, *chunk],
-                )
-                found.update(((t, rid), v) for rid, v in rows)
+        for t, chunk in _chunks(keys):
+            rows = self.conn.query(
+                "SELECT res_id, version FROM resource_current WHERE res_type = ?"
+                f" AND res_id IN ({','.join('?' * len(chunk))})",
+                [t, *chunk],
+            )
+            found.update(((t, rid), v) for rid, v in rows)
         return found
 
     def _insert_history(self, rows: list[Row]) -> None:
@@ -252,8 +281,20 @@ class SQLWriter(SQLReader):
     def _insert_tokens(self, rows: list[Row]) -> None:
         self.conn.executemany(INSERT_TOKEN, rows)
 
+    def _contained_keys(self, keys: list[Key]) -> list[Key]:
+        """The keys of the contained resources indexed with ``keys`` (see ``CONTAINED``)."""
+        found: list[Key] = []
+        for t, chunk in _chunks(keys):
+            found += self.conn.query(
+                "SELECT system, value FROM token_index WHERE res_type = ? AND res_id IN"
+                f" ({','.join('?' * len(chunk))}) AND param = ?",
+                [t, *chunk, CONTAINED],
+            )
+        return [(kind, key) for kind, key in found]
+
     def _delete_index(self, keys: list[Key]) -> None:
-        """Remove the resources' rows from every index table."""
+        """Remove the resources' rows (and their contained resources') from every index table."""
+        keys = keys + self._contained_keys(keys)
         self._delete_tokens(keys)
         for table in INDEX_COLUMNS:
             if table != "token":
@@ -328,6 +369,8 @@ class SQLWriter(SQLReader):
                     if these is None:
                         these = by_table[row[0]] = []
                     these.append((t, i, *row[1:]))
+            if any(t[0] == "@" for t in by_table):
+                unfold_contained(by_table)
             if by_table:
                 self._insert_index(by_table)
         return out
@@ -350,6 +393,7 @@ class SQLWriter(SQLReader):
             keys.append((type, res_id))
             for row in index_rows(self.indexer, type, fjson.loads(cur.body)):
                 by_table.setdefault(row[0], []).append((type, res_id, *row[1:]))
+        unfold_contained(by_table)
         if keys:
             self._delete_index(keys)
         if by_table:

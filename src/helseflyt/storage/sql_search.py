@@ -20,6 +20,8 @@ The SQL is the common subset of SQLite and PostgreSQL (row values, ``IN (SELECT 
   bodies. Keyset paging compares ``(key..., type, id)`` with the cursor's values,
   expanded per key since the directions may differ; a backward page is selected in
   reverse order and returned in forward order.
+* ``_contained=true|both`` searches a derived table of matching keys (see
+  :func:`_matches`), paged by ``(type, id)``; ``false`` compiles exactly as before.
 """
 
 from __future__ import annotations
@@ -107,10 +109,14 @@ def _alternatives(alias: str, clause: Clause, args: list[Any]) -> str:
     return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
 
 
-def _param(alias: str, param: str | tuple[str, ...], args: list[Any]) -> str:
+def _param(alias: str, param: str | tuple[Any, ...], args: list[Any]) -> str:
     if isinstance(param, str):
         args.append(param)
         return f"{alias}.param = ?"
+    if isinstance(param[0], tuple):  # (type, param) pairs
+        args += [v for pair in param for v in pair]
+        pairs = ", ".join("(?, ?)" for _ in param)
+        return f"({alias}.res_type, {alias}.param) IN (VALUES {pairs})"
     args += list(param)
     return f"{alias}.param IN ({_marks(param)})"
 
@@ -143,6 +149,11 @@ def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases) 
         )
     param = _param(x, clause.param, args)
     cond = _alternatives(x, clause, args)
+    if isinstance(clause.param, tuple) and isinstance(clause.param[0], tuple):  # start from the index
+        return (
+            f"({a}.res_type, {a}.res_id) {neg}IN (SELECT {x}.res_type, {x}.res_id"
+            f" FROM {clause.table}_index {x} WHERE {param} AND {cond})"
+        )
     return (
         f"{neg}EXISTS (SELECT 1 FROM {clause.table}_index {x} WHERE {x}.res_type = {a}.res_type"
         f" AND {x}.res_id = {a}.res_id AND {param} AND {cond})"
@@ -193,9 +204,8 @@ def _reverse(rev: Reverse, a: str, types: tuple[str, ...], al: _Aliases) -> str:
     )
 
 
-def _match(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases) -> list[str]:
-    """Conditions on ``resource_current`` row ``a``: one of ``types``, current, all clauses."""
-    where = [_types(a, types, al.args), f"NOT {a}.deleted"]
+def _clauses(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases) -> list[str]:
+    where = []
     for clause in clauses:
         if isinstance(clause, Chain):
             where.append(_chain(clause, a, types, al))
@@ -203,11 +213,71 @@ def _match(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _
             where.append(_reverse(clause, a, types, al))
         else:
             where.append(_index_clause(clause, a, types, al))
-    if al.access is not None:  # access control hook: one predicate (storage/sql_access.py)
-        from helseflyt.storage.sql_access import predicate
-
-        where.append(predicate(al.access, a, types, al.args))
     return where
+
+
+def _access(a: str, types: tuple[str, ...] | None, al: _Aliases) -> list[str]:
+    if al.access is None:
+        return []
+    from helseflyt.storage.sql_access import predicate  # access control hook: one predicate
+
+    return [predicate(al.access, a, types, al.args)]
+
+
+def _match(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases) -> list[str]:
+    """Conditions on ``resource_current`` row ``a``: one of ``types``, current, all clauses."""
+    where = [_types(a, types, al.args), f"NOT {a}.deleted"]
+    return where + _clauses(types, clauses, a, al) + _access(a, types, al)
+
+
+def _matches(query: SearchQuery, al: _Aliases) -> str:
+    """``SELECT res_type, res_id, seq`` of what a ``_contained`` search returns: contained
+    matches (keys ``Container/id#local``, the container's ``seq``) or their containers,
+    and with ``both`` the stored resources that match too. A contained resource is found
+    through its ``_container`` reference row; the clauses test its own index rows (alias
+    ``k`` has ``res_type``/``res_id`` like a resource row), access control its container."""
+    from helseflyt.storage.sql import CONTAINER
+
+    args = al.args
+    parts = []
+    if query.contained == "both":
+        parts.append(
+            "SELECT c.res_type, c.res_id, c.seq FROM resource_current c"
+            f" WHERE {' AND '.join(_match(query.types, query.clauses, 'c', al))}"
+        )
+    k, c = al.new("k"), al.new("c")
+    where = [_types(k, query.types, args), f"{k}.param = ?"]
+    args.append(CONTAINER)
+    where += [*_clauses(query.types, query.clauses, k, al), f"NOT {c}.deleted", *_access(c, None, al)]
+    keep, distinct = (c, "DISTINCT ") if query.contained_type == "container" else (k, "")
+    parts.append(
+        f"SELECT {distinct}{keep}.res_type, {keep}.res_id, {c}.seq"
+        f" FROM reference_index {k} JOIN resource_current {c}"
+        f" ON {c}.res_type = {k}.target_type AND {c}.res_id = {k}.target_id WHERE {' AND '.join(where)}"
+    )
+    return " UNION ".join(parts)
+
+
+def _compile_contained(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
+    al = _Aliases(access=query.access)
+    rows = _matches(query, al)
+    args = al.args
+    cursor = query.cursor
+    back = cursor is not None and cursor.backward
+    where = ""
+    if cursor is not None:
+        where = f" WHERE (m.res_type, m.res_id) {'<' if back else '>'} (?, ?)"
+        args += [cursor.type, cursor.id]
+    order = "m.res_type DESC, m.res_id DESC" if back else "m.res_type, m.res_id"
+    cols = columns.replace("h.res_type", "m.res_type").replace("h.res_id", "m.res_id")  # contained keys
+    sql = (
+        f"SELECT {cols} FROM ({rows}) m JOIN resource_history h ON h.seq = m.seq{where}"
+        f" ORDER BY {order} LIMIT ?"
+    )
+    args.append(query.count if back else query.count + 1)
+    if back:
+        sql = f"SELECT * FROM ({sql}) p ORDER BY p.res_type, p.res_id"
+    return sql, args
 
 
 def _sort_expr(key: SortKey, args: list[Any]) -> str:
@@ -258,6 +328,8 @@ def _keyset(alias: str, sort: tuple[SortKey, ...], cursor: Cursor, args: list[An
 def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
     """``SELECT columns`` of one page: ``count + 1`` rows (to tell if more follow), or
     with a backward cursor the ``count`` rows before it (in forward order)."""
+    if query.contained != "false":
+        return _compile_contained(query, columns)
     al = _Aliases(access=query.access)
     where = _match(query.types, query.clauses, "c", al)
     args = al.args
@@ -297,5 +369,7 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
 
 def compile_count(query: SearchQuery) -> tuple[str, list[Any]]:
     al = _Aliases(access=query.access)
+    if query.contained != "false":
+        return f"SELECT count(*) FROM ({_matches(query, al)}) m", al.args
     where = _match(query.types, query.clauses, "c", al)
     return f"SELECT count(*) FROM resource_current c WHERE {' AND '.join(where)}", al.args

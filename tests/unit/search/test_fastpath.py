@@ -25,6 +25,10 @@ def _engine_rows(res_type: str, resource: dict[str, Any]) -> set[Any]:
                 emit(code, node, only, out)
         if composite is not None:
             composite(resource, nodes, out, engine=True)
+    for c in resource.get("contained") or ():  # contained resources: "@" rows (see index._contained)
+        kind, local = c["resourceType"], c["id"]
+        out.append(("@token", kind, local, "_id", None, local))
+        out += [("@" + row[0], kind, local, *row[1:]) for row in _engine_rows(kind, c)]
     return set(out)
 
 
