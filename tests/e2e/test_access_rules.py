@@ -133,3 +133,31 @@ def test_new_patient_and_encounter_in_one_transaction(api: Client, issuer: TestI
     assert api.get(f"Patient/{new_id}", headers=gp).status_code == 200  # its encounter counts at once
     other = doctor(issuer, HPR_NOENC, OTHER_HOSPITAL)
     assert api.get(f"Patient/{new_id}", headers=other).status_code == 403
+
+
+def test_contained_matches_are_as_visible_as_their_container(
+    api: Client, store: Any, issuer: TestIssuer
+) -> None:
+    def order(pid: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{pid}"},
+            "contained": [{"resourceType": "Medication", "id": "m", "code": {"text": "paracet"}}],
+            "medicationReference": {"reference": "#m"},
+        }
+
+    with store.transaction() as tx:
+        tx.put_many(
+            [("MedicationRequest", "mr-po", order("po")), ("MedicationRequest", "mr-pn", order("pn"))]
+        )
+    me = patient(issuer, "po")
+    for kind, expected in (
+        ("container", "MedicationRequest/mr-po"),
+        ("contained", "MedicationRequest/mr-po#m"),
+    ):
+        params = {"code:text": "paracet", "_contained": "true", "_containedType": kind}
+        found = api.get("Medication", params=params, headers=me).json()
+        assert found["total"] == 1, found
+        assert [e["fullUrl"].split("/fhir/")[1] for e in found["entry"]] == [expected]
