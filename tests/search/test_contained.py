@@ -156,6 +156,7 @@ def test_bad_values_are_400(client: Client, data: None) -> None:
         ("Medication?_contained=true&_sort=code", "_sort"),
         ("Medication?_contained=both&_id=top", "_id"),
         ("Medication?_contained=true&_lastUpdated=gt2020", "_lastUpdated"),
+        ("Medication?_contained=true&_list=l1", "_list"),
     ):
         r = client.get(url)
         assert r.status_code == 400, url

@@ -305,11 +305,11 @@ def build_query(
 
 def _check_contained(parsed: ParsedSearch, clauses: Sequence[AnyClause]) -> None:
     """What a search in contained resources cannot do (400): sort (a contained resource
-    has no sort keys of its own in the index order), ``_id``/``_lastUpdated`` (columns of
-    stored resources, which contained ones are not)."""
+    has no sort keys of its own in the index order), ``_id``/``_lastUpdated``/``_list``
+    (columns and lists of stored resources, which contained ones are not)."""
     what = f"_contained={parsed.contained}"
-    if parsed.sort:
-        raise InvalidRequest(f"_sort cannot be combined with {what}")
+    if parsed.sort or parsed.lists:
+        raise InvalidRequest(f"{'_sort' if parsed.sort else '_list'} cannot be combined with {what}")
     for c in clauses:
         if c.table == "resource":
             raise InvalidRequest(f"{c.param} cannot be combined with {what}")
