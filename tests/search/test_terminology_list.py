@@ -182,4 +182,10 @@ def test_list(client: Client, put: Put, ids: Ids) -> None:
     assert "_list=42" in r.json()["link"][0]["url"]
     refused(client, "AllergyIntolerance?patient=a&_list=$current-allergies", "functional lists")
     rest = client.get("metadata").json()["rest"][0]
-    assert [p["name"] for p in rest["searchParam"]] == ["_list"]
+    assert [p["name"] for p in rest["searchParam"]] == [
+        "_list",
+        "_summary",
+        "_elements",
+        "_contained",
+        "_containedType",
+    ]

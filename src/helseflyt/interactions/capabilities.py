@@ -45,6 +45,18 @@ LIST_DOC = (
 )
 
 
+# Search result parameters that apply to every type (docs/search.md).
+RESULT_PARAMS = (
+    ("_summary", "true (isSummary elements), text, data, count or false; also on read, vread and "
+     "history. Subsets are tagged SUBSETTED. Not combinable with _elements (400)."),
+    ("_elements", "Top-level elements to return (plus id and meta), tagged SUBSETTED."),
+    ("_contained", "false (default), true (search resources contained in others) or both. Not "
+     "combinable with _sort, _id, _lastUpdated or _list (400)."),
+    ("_containedType", "container (default: return the containers) or contained (return the "
+     "contained resources, fullUrl [base]/Type/id#local)."),
+)  # fmt: skip
+
+
 def search_params(res_type: str) -> list[dict[str, Any]]:
     """The supported parameters of a type, from the search registry (the same one the
     indexer and the query use; unsupported official ones are not listed)."""
@@ -122,7 +134,10 @@ def capability_statement(
                 "security": security or {"cors": False, "description": OPEN_MODE},
                 "resource": resources,
                 "interaction": system,
-                "searchParam": [{"name": "_list", "type": "special", "documentation": LIST_DOC}],
+                "searchParam": [
+                    {"name": "_list", "type": "special", "documentation": LIST_DOC},
+                    *({"name": n, "type": "special", "documentation": d} for n, d in RESULT_PARAMS),
+                ],
             }
         ],
     }
