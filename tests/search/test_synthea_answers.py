@@ -81,6 +81,13 @@ def patient_id(client: Client, synthea_id: str) -> str:
         ("Condition?clinical-status=active", 292),
         ("Encounter?date=ge2015-01-01&date=lt2016-01-01", 147),
         ("?_type=Patient,Practitioner,Organization", 402),
+        # composites: 839 blood pressure panels with a systolic and a diastolic component
+        ("Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140", 166),
+        ("Observation?combo-code-value-quantity=http://loinc.org|8480-6$gt140", 166),
+        ("Observation?component-code-value-quantity=http://loinc.org|8462-4$lt80", 354),
+        # no systolic below 80; a systolic code with a diastolic value would give 354
+        ("Observation?component-code-value-quantity=http://loinc.org|8480-6$lt80", 0),
+        ("Observation?code-value-quantity=http://loinc.org|8302-2$gt180", 110),
     ],
 )
 def test_counts(synthea: Client, url: str, expected: int) -> None:
