@@ -41,6 +41,9 @@ QUERIES = [
     ("Observation", [("subject:Patient.name", "bruen"), ("_sort", "-date")]),
     ("Patient", [("_has:Condition:subject:clinical-status", "active")]),
     ("Encounter", [("date", "ge2015-01-01"), ("date", "lt2016-01-01"), ("_include", "Encounter:subject")]),
+    ("Observation", [("component-code-value-quantity", "http://loinc.org|8480-6$gt140")]),
+    ("Observation", [("combo-code-value-quantity", "http://loinc.org|8480-6$gt140"), ("_count", "10")]),
+    ("Condition", [("clinical-status:in", "http://hl7.org/fhir/ValueSet/condition-clinical")]),
 ]
 
 

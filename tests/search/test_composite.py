@@ -212,3 +212,41 @@ def test_rows_per_component_and_none_for_the_union() -> None:
         ("component-code-value-quantity", "8462-4", 95.0),
         ("component-code-value-quantity", "8480-6", 150.0),
     ]
+
+
+def test_custom_composite(client: Client, put: Put, ids: Ids) -> None:
+    """A custom composite written through the API (components by the official
+    definitions' URLs) is compiled and indexed like the official ones."""
+    sp = "http://hl7.org/fhir/SearchParameter/"
+    try:
+        put(
+            {
+                "resourceType": "SearchParameter",
+                "id": "component-code-interpretation",
+                "url": "http://example.org/fhir/SearchParameter/component-code-interpretation",
+                "name": "ComponentCodeInterpretation",
+                "status": "active",
+                "description": "A component's code and its interpretation",
+                "code": "component-code-interpretation",
+                "base": ["Observation"],
+                "type": "composite",
+                "expression": "Observation.component",
+                "component": [
+                    {"definition": sp + "Observation-component-code", "expression": "code"},
+                    {
+                        "definition": sp + "Observation-component-value-concept",
+                        "expression": "interpretation",
+                    },
+                ],
+            }
+        )
+        bp = _bp("bp-flag", 150, 70)
+        bp["component"][0]["interpretation"] = [{"coding": [{"code": "H"}]}]
+        put(bp)
+        p = registry.param("Observation", "component-code-interpretation")
+        assert p is not None and p.components == (("token", "code"), ("token", "interpretation"))
+        assert ids("Observation?component-code-interpretation=8480-6$H") == ["bp-flag"]
+        # not ignored as unknown (that would match every Observation): same component only
+        assert ids("Observation?component-code-interpretation=8462-4$H") == []
+    finally:
+        registry.set_custom([])  # the registry is process-wide
