@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from helseflyt.http.testing import Client
+from helseflyt.search import terminology
 
 Put = Callable[[dict[str, Any]], dict[str, Any]]
 Ids = Callable[[str], list[str]]
@@ -146,6 +147,15 @@ def test_below_and_above(client: Client, ids: Ids) -> None:
     refused(client, "Condition?code:below=http://example.org/fhir/CodeSystem/groups|g", "grouped-by")
     refused(client, "Condition?code:below=lung", "system|code")
     refused(client, f"Condition?code:below={CS}|kidney", "not a code")
+
+
+@pytest.mark.usefixtures("terms")
+def test_too_many_codes_is_a_400(client: Client, ids: Ids, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(terminology, "MAX_CODES", 2)
+    assert ids("Condition?code:in=http://example.org/fhir/ValueSet/chronic") == ["c-angina", "c-asthma"]
+    refused(client, "Condition?code:in=http://example.org/fhir/ValueSet/all-findings", "at most 2")
+    refused(client, f"Condition?code:below={CS}|lung", "at most 2")  # lung, asthma, asthma-child
+    assert ids(f"Condition?code:below={CS}|asthma") == ["c-asthma", "c-child"]
 
 
 def test_list(client: Client, put: Put, ids: Ids) -> None:

@@ -1,9 +1,10 @@
 """``_list`` (https://hl7.org/fhir/R4/search.html#list): ``Patient?_list=42`` matches the
 resources that ``List/42`` refers to in ``List.entry.item`` (entries flagged
 ``deleted`` left out). Relative references ``Type/id`` and absolute ones to this server's
-base count; the List is read through the request's store, so access control applies to
-it as to any read (a List the caller may not see, or none, matches nothing). Commas OR
-lists; repeated ``_list`` parameters AND them.
+base count. The List is read through the request's store, so its access decision is
+that of a read: a List that does not exist or that the caller may not see matches
+nothing (a practitioner who needs a declared basis for it gets the read's 403). Commas
+OR lists; repeated ``_list`` parameters AND them.
 
 Functional lists (``_list=$current-allergies``, ``$current-problems``...) are a 400
 with ``not-supported``: R4 leaves them optional, and neither answer a server without

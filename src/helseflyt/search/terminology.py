@@ -28,9 +28,9 @@ from helseflyt.errors import InvalidRequest, NotSupported
 from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.storage.query import Test
 
-__all__ = ["TERMINOLOGY_MODIFIERS", "Terminology", "subsumption_tests", "value_set_tests"]
+__all__ = ["MAX_CODES", "Terminology", "subsumption_tests", "value_set_tests"]
 
-TERMINOLOGY_MODIFIERS = frozenset({"in", "not-in", "below", "above"})
+MAX_CODES = 10_000  # codes of one value set or subtree, sent as SQL parameters
 Terminology = Callable[[], Any]  # () -> packages.registry.Registry
 
 
@@ -52,6 +52,7 @@ def value_set_tests(text: str, raw: str, terminology: Terminology | None) -> tup
             "(install it with its code systems; filters are not evaluated)",
             status=400,
         )
+    _not_too_many(text, len(codes), f"the value set {url!r}")
     by_system: dict[str, list[str]] = {}
     for system, code in codes:
         by_system.setdefault(system, []).append(code)
@@ -85,11 +86,22 @@ def subsumption_tests(
             if other not in found:
                 found.add(other)
                 todo.append(other)
+    _not_too_many(
+        text, len(found), f"{system}|{code} with its {'descendants' if modifier == 'below' else 'ancestors'}"
+    )
     found_codes = tuple(sorted(found))
     return (Test("system", "=", system), Test("value", "in", found_codes)), (
         Test("system", "null"),
         Test("value", "in", found_codes),
     )
+
+
+def _not_too_many(text: str, n: int, what: str) -> None:
+    if n > MAX_CODES:
+        raise NotSupported(
+            f"search parameter {text!r}: {what} has {n:,} codes; at most {MAX_CODES:,} are supported",
+            status=400,
+        )
 
 
 def _hierarchy(text: str, reg: Any, system: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
