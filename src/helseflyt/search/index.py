@@ -11,7 +11,8 @@ expression share the evaluation) and turns the values into typed rows by FHIR ty
   (system = identifier type system, value = ``typecode|value``);
 * string: primitives, HumanName and Address parts, each normalised and as written;
 * date: date/dateTime/instant precision ranges, Period, Timing.event;
-* number/quantity: value (with Quantity system and code, or unit);
+* number/quantity: value (with Quantity system and code, or unit; a unit that differs
+  from the code gets a row of its own without system, for ``value||unit``);
 * reference: ``Type/id`` (version stripped), absolute or canonical URLs, and
   ``<param>:identifier`` token rows for ``Reference.identifier``;
 * uri: the value.
@@ -201,9 +202,12 @@ def _number(param: str, node: Any, only: str | None, out: list[IndexRow]) -> Non
         if isinstance(value, (int, Decimal, float)) and not isinstance(value, bool):
             code = v.get("code") if isinstance(v.get("code"), str) else None
             system = v.get("system") if isinstance(v.get("system"), str) else None
+            unit = v.get("unit") if isinstance(v.get("unit"), str) else None
             if code is None:
-                code = v.get("unit") if isinstance(v.get("unit"), str) else v.get("currency")
+                code = unit or v.get("currency")
             out.append(("number", param, float(value), system, code))
+            if unit is not None and unit != code:  # `value||unit` matches the unit too
+                out.append(("number", param, float(value), None, unit))
         elif "low" in v or "high" in v:  # Range
             for side in ("low", "high"):
                 if isinstance(v.get(side), dict):

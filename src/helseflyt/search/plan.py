@@ -95,6 +95,7 @@ def _number_tests(c: Criterion, raw: str) -> tuple[str, tuple[Test, ...]]:
     found = decimal_range(text)
     if found is None:
         raise _bad(c, raw, "a number")
+    exact = found[0]
     value, lo, hi = (float(x) for x in found)
     extra: list[Test] = []
     if len(pieces) == 3:
@@ -114,9 +115,9 @@ def _number_tests(c: Criterion, raw: str) -> tuple[str, tuple[Test, ...]]:
         tests = (Test("value", ">=", value),)
     elif prefix == "le":
         tests = (Test("value", "<=", value),)
-    else:  # ap
-        span = abs(value) / 10
-        tests = (Test("value", ">=", value - span), Test("value", "<=", value + span))
+    else:  # ap: ±10 %, exact in decimal before rounding like the stored doubles
+        span = abs(exact).scaleb(-1)
+        tests = (Test("value", ">=", float(exact - span)), Test("value", "<=", float(exact + span)))
     return prefix, (*tests, *extra)
 
 
