@@ -167,18 +167,23 @@ def _prepared(
     # callers need no ``if __name__ == "__main__"`` guard.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         work = partial(prepare, validate=validate, indexer=indexer)
-        for doc in _read_ahead(paths, depth=max(4, 4 * workers)):
+        for doc in _read_ahead(paths, depth=max(4, _AHEAD * workers)):
             if isinstance(doc, Skipped):
                 report.skipped.append(doc.source)
                 continue
             report.documents += 1
             in_flight.append((pool.apply_async(work, (doc,)), len(doc.data)))
-            while len(in_flight) > 3 * workers or (in_flight and in_flight[0][0].ready()):
+            while len(in_flight) > _AHEAD * workers or (in_flight and in_flight[0][0].ready()):
                 res, size = in_flight.popleft()
                 yield res.get(), size
         while in_flight:
             res, size = in_flight.popleft()
             yield res.get(), size
+
+
+# Documents handed to the pool ahead of the one being written, per worker: the workers
+# keep busy while this process writes a group (~2,000 resources, several documents).
+_AHEAD = 8
 
 
 class _Group:
