@@ -94,6 +94,29 @@ def test_has(client: Client) -> None:
     assert ids(client, "Patient?_has:Observation:patient:code=none") == []
 
 
+def test_chain_and_has_checked_per_row(client: Client) -> None:
+    """A more selective criterion drives the search; a chain or ``_has`` next to it is
+    probed for each of its rows (storage/sql_search.py), nested ones too: same answers."""
+    assert ids(client, "Observation?patient=kari&subject:Patient.gender=female") == ["o1", "o2"]
+    assert ids(client, "Observation?patient=ola&subject:Patient.gender=female") == []
+    assert ids(client, "Observation?patient=kari&subject:Patient.general-practitioner.name=lege") == [
+        "o1",
+        "o2",
+    ]
+    assert ids(client, "Observation?patient=kari&subject:Patient.general-practitioner.name=doktor") == []
+    assert ids(client, "Observation?subject:Patient.name=østby&code:not=8462-4") == ["o1"]
+    assert ids(client, "Patient?name=østby&_has:Observation:patient:code=8462-4") == ["kari"]
+    assert ids(client, "Patient?name=nordmann&_has:Observation:patient:code=8462-4") == []
+    assert ids(client, "Patient?name=nordmann&_has:Observation:patient:code=8480-6") == ["ola"]
+    assert ids(client, "Patient?_id=kari&_has:Condition:subject:encounter.status=finished") == ["kari"]
+    assert ids(client, "Patient?_id=kari&_has:Condition:subject:encounter.status=planned") == []
+    assert ids(
+        client, "Practitioner?name=lege&_has:Encounter:practitioner:_has:Condition:encounter:code=flu"
+    ) == ["gp1"]
+    assert ids(client, "Encounter?patient=kari&_has:Condition:encounter:code=flu") == ["e1"]
+    assert ids(client, "Encounter?patient=kari&_has:Condition:encounter:code=cold") == []
+
+
 def test_chain_errors(client: Client) -> None:
     assert client.get("Observation?code.name=x").status_code == 400  # not a reference
     strict = {"Prefer": "handling=strict"}

@@ -9,6 +9,13 @@ The SQL is the common subset of SQLite and PostgreSQL (row values, ``IN (SELECT 
   several types it is a correlated ``EXISTS``. String prefixes are ranges (``>= p AND
   < p || U+10FFFF``), which use the index in both databases (PostgreSQL's text columns
   of the search tables are ``COLLATE "C"``).
+* Over one type, one clause *drives* (:func:`_rank`: an id or a reference to one
+  resource first, then chains into such criteria, string prefixes, token codes, _has,
+  ranges; negations never) and is compiled as the ``IN`` above; every other clause is a
+  correlated ``EXISTS`` probing its table's ``(res_type, res_id)`` index for each row the
+  driver found (an ``IN`` list would be built in full: all observations of a LOINC code
+  for a patient's observations of that code). Inside such a probe, a chain's or
+  ``_has``'s inner search is probed the same way from the referenced row.
 * Chains and reverse chains nest: the inner search is a set of ``(type, id)`` that the
   ``reference_index`` is probed with (``target_id IN (...)`` uses its lookup index;
   ``res_id IN (...)`` its resource index), so the database starts from the innermost,
@@ -121,6 +128,14 @@ def _param(alias: str, param: str | tuple[Any, ...], args: list[Any]) -> str:
     return f"{alias}.param IN ({_marks(param)})"
 
 
+def _param_probed(alias: str, param: str | tuple[str, ...], args: list[Any]) -> str:
+    """The parameter test of a probe, as an expression no index can serve: without
+    statistics SQLite would otherwise prefer the ``(res_type, param, value...)`` lookup
+    index (more equal columns) and scan every row of the parameter for each probed row,
+    instead of the few rows of that resource in its ``(res_type, res_id)`` index."""
+    return _param(alias, param, args).replace(f"{alias}.param", f"{alias}.param || ''", 1)
+
+
 def _types(alias: str, types: tuple[str, ...], args: list[Any]) -> str:
     args += list(types)
     if len(types) == 1:
@@ -147,16 +162,24 @@ def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases) 
             f"{a}.res_id {neg}IN (SELECT {x}.res_id FROM {clause.table}_index {x}"
             f" WHERE {x}.res_type = ? AND {param} AND {cond})"
         )
-    param = _param(x, clause.param, args)
-    cond = _alternatives(x, clause, args)
     if isinstance(clause.param, tuple) and isinstance(clause.param[0], tuple):  # start from the index
+        param = _param(x, clause.param, args)
+        cond = _alternatives(x, clause, args)
         return (
             f"({a}.res_type, {a}.res_id) {neg}IN (SELECT {x}.res_type, {x}.res_id"
             f" FROM {clause.table}_index {x} WHERE {param} AND {cond})"
         )
+    return _probe(clause, a, al, x)
+
+
+def _probe(clause: Clause, a: str, al: _Aliases, x: str | None = None) -> str:
+    """An index clause as a correlated ``EXISTS`` on row ``a``'s index rows."""
+    x = x or al.new("x")
+    param = _param_probed(x, clause.param, al.args)
+    cond = _alternatives(x, clause, al.args)
     return (
-        f"{neg}EXISTS (SELECT 1 FROM {clause.table}_index {x} WHERE {x}.res_type = {a}.res_type"
-        f" AND {x}.res_id = {a}.res_id AND {param} AND {cond})"
+        f"{'NOT ' if clause.negate else ''}EXISTS (SELECT 1 FROM {clause.table}_index {x}"
+        f" WHERE {x}.res_type = {a}.res_type AND {x}.res_id = {a}.res_id AND {param} AND {cond})"
     )
 
 
@@ -204,10 +227,93 @@ def _reverse(rev: Reverse, a: str, types: tuple[str, ...], al: _Aliases) -> str:
     )
 
 
-def _clauses(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases) -> list[str]:
-    where = []
-    for clause in clauses:
-        if isinstance(clause, Chain):
+def _chain_probe(chain: Chain, a: str, al: _Aliases) -> str:
+    """A chain tested for row ``a``: its reference rows, then each target's criteria."""
+    r, t = al.new("r"), al.new("t")
+    param = _param_probed(r, chain.param, al.args)
+    head = f"{r}.res_type = {a}.res_type AND {r}.res_id = {a}.res_id AND {param}"
+    kinds = chain.target_types
+    al.args.extend(kinds)
+    kind = f"{r}.target_type = ?" if len(kinds) == 1 else f"{r}.target_type IN ({_marks(kinds)})"
+    inner = " AND ".join(_match(kinds, chain.clauses, t, al, probe=True))
+    return (
+        f"EXISTS (SELECT 1 FROM reference_index {r} WHERE {head} AND {kind} AND EXISTS (SELECT 1"
+        f" FROM resource_current {t} WHERE {t}.res_type = {r}.target_type AND {t}.res_id = {r}.target_id"
+        f" AND {inner}))"
+    )
+
+
+def _reverse_probe(rev: Reverse, a: str, al: _Aliases) -> str:
+    """``_has`` tested for row ``a``: the references to it, then each source's criteria."""
+    r, s = al.new("r"), al.new("s")
+    al.args.append(rev.source_type)
+    head = (
+        f"{r}.target_id = {a}.res_id AND {r}.target_type = {a}.res_type AND {r}.res_type = ?"
+        f" AND {_param(r, rev.params, al.args)}"
+    )
+    inner = " AND ".join(_match((rev.source_type,), rev.clauses, s, al, probe=True))
+    return (
+        f"EXISTS (SELECT 1 FROM reference_index {r} WHERE {head} AND EXISTS (SELECT 1"
+        f" FROM resource_current {s} WHERE {s}.res_type = {r}.res_type AND {s}.res_id = {r}.res_id"
+        f" AND {inner}))"
+    )
+
+
+def _rank(clause: AnyClause) -> int:
+    """How few rows a clause is expected to match (lower: fewer), to pick the driver;
+    no statistics: by the kind of test."""
+    if clause.negate:
+        return 90
+    if isinstance(clause, Chain):
+        return min((_rank(c) for c in clause.clauses), default=50) + 1
+    if isinstance(clause, Reverse):
+        return 45
+    if not clause.alternatives:
+        return 0  # matches nothing
+    return max(_alternative_rank(clause.table, alt) for alt in clause.alternatives)
+
+
+_BROAD = 50
+
+
+def _alternative_rank(table: str, alt: tuple[Test, ...]) -> int:
+    equal = {t.column for t in alt if t.op in ("=", "in")}
+    if table == "resource" and "res_id" in equal:
+        return 0
+    if table == "reference" and equal & {"target_id", "url"}:
+        return 10
+    if table == "string" and any(t.op in ("=", "prefix") and len(str(t.value)) >= 3 for t in alt):
+        return 20
+    if table in ("token", "uri") and "value" in equal:
+        return 30
+    if table == "string" and any(t.op in ("=", "prefix") for t in alt):
+        return 40
+    return 50
+
+
+def _clauses(
+    types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases, *, probe: bool = False
+) -> list[str]:
+    """Over one type the lowest-ranked clause drives and the others probe; with ``probe``
+    (row ``a`` is already known) every clause probes."""
+    where: list[str] = []
+    driver = None
+    if not probe and len(types) == 1 and clauses:
+        driver = min(range(len(clauses)), key=lambda i: _rank(clauses[i]))
+    # Only broad clauses (ranges): each as an IN list, intersected; probing every row of
+    # the first one measured slower.
+    broad = driver is not None and _rank(clauses[driver]) >= _BROAD
+    for i, clause in enumerate(clauses):
+        if probe or (i != driver and len(types) == 1 and not broad):
+            if isinstance(clause, Chain):
+                where.append(_chain_probe(clause, a, al))
+            elif isinstance(clause, Reverse):
+                where.append(_reverse_probe(clause, a, al))
+            elif clause.table == "resource":
+                where.append(_index_clause(clause, a, types, al))
+            else:
+                where.append(_probe(clause, a, al))
+        elif isinstance(clause, Chain):
             where.append(_chain(clause, a, types, al))
         elif isinstance(clause, Reverse):
             where.append(_reverse(clause, a, types, al))
@@ -224,10 +330,12 @@ def _access(a: str, types: tuple[str, ...] | None, al: _Aliases) -> list[str]:
     return [predicate(al.access, a, types, al.args)]
 
 
-def _match(types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases) -> list[str]:
+def _match(
+    types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases, *, probe: bool = False
+) -> list[str]:
     """Conditions on ``resource_current`` row ``a``: one of ``types``, current, all clauses."""
     where = [_types(a, types, al.args), f"NOT {a}.deleted"]
-    return where + _clauses(types, clauses, a, al) + _access(a, types, al)
+    return where + _clauses(types, clauses, a, al, probe=probe) + _access(a, types, al)
 
 
 def _matches(query: SearchQuery, al: _Aliases) -> str:
