@@ -159,6 +159,23 @@ def test_readers_run_alongside_a_writer(store: Store) -> None:
     assert found is not None and found.version == writes + 1
 
 
+def test_more_readers_than_read_connections(store: Store) -> None:
+    """More threads than the store keeps read connections (SQLite: 8, PostgreSQL: the
+    pool): each read waits for a free connection, none fails or sees another's state."""
+    with store.transaction() as tx:
+        for i in range(24):
+            tx.put("Basic", f"b{i}", {"resourceType": "Basic", "n": i})
+
+    def reader(i: int) -> None:
+        for round_ in range(10):
+            with store.reader() as r:
+                found = r.read("Basic", f"b{(i + round_) % 24}")
+                assert found is not None and found.body is not None
+                assert fjson.loads(found.body)["n"] == (i + round_) % 24
+
+    assert run_threads(reader, n=24) == []
+
+
 def test_create_racing_an_uncommitted_create(store: Store, backend: str) -> None:
     """T2 puts an id that T1 has created but not committed yet: T2 must wait, then
     either conflict (PostgreSQL: unique key) or write version 2 (SQLite: serialised)."""
