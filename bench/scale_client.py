@@ -1,0 +1,192 @@
+"""The HTTP client of ``search_scale_bench.py``, run in its own process.
+
+    python bench/scale_client.py BASE_URL [--clients 1,16] [--requests 400] [--patients 100]
+
+Draws the queries' parameters from ``--patients`` patients of the server (their
+identifiers, name prefixes, a LOINC code they have observations of, a condition, an
+encounter's day), warms up (every query once per patient), then runs each query
+``--requests`` times per client count, request i with patient i's parameters. Writes
+JSON to stdout: per query and client count p50/p99 ms, requests/s, mean matches.
+Exits non-zero if a query finds nothing (a bench bug, not a result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from helseflyt.fhir import json as fjson
+
+SYNTHEA = "https://github.com/synthetichealth/synthea"
+LOINC = "http://loinc.org"
+
+
+@dataclass(frozen=True)
+class Subject:
+    id: str
+    identifier: str  # system|value
+    name: str  # a name prefix: the copy's tag and three letters of the family name
+    loinc: str  # a LOINC code the patient has observations of
+    condition: str  # system|code of one of the patient's conditions
+    status: str  # that condition's clinical status
+    day: date  # the start of one of the patient's encounters
+
+
+Request = tuple[str, str, dict[str, str]]  # method, path, parameters
+QUERIES: list[tuple[str, Callable[[Subject], Request]]] = [
+    ("Observation?patient&code&_sort=-date&_count=10", lambda s: (
+        "GET", "Observation",
+        {"patient": s.id, "code": f"{LOINC}|{s.loinc}", "_sort": "-date", "_count": "10"})),
+    ("Condition?patient&clinical-status", lambda s: (
+        "GET", "Condition", {"patient": s.id, "clinical-status": s.status})),
+    ("POST Patient/_search identifier", lambda s: (
+        "POST", "Patient/_search", {"identifier": s.identifier})),
+    ("Patient?name=<prefix>", lambda s: ("GET", "Patient", {"name": s.name})),
+    ("Encounter?date=<one day>&_include=Encounter:subject", lambda s: (
+        "GET", "Encounter",
+        {"date": f"ge{s.day}", "date2": f"lt{s.day + timedelta(days=1)}", "_include": "Encounter:subject"})),
+    ("Observation?subject:Patient.name=<prefix>&code", lambda s: (
+        "GET", "Observation", {"subject:Patient.name": s.name, "code": f"{LOINC}|{s.loinc}"})),
+    ("Patient?name=<prefix>&_has:Condition:patient:code", lambda s: (
+        "GET", "Patient", {"name": s.name, "_has:Condition:patient:code": s.condition})),
+]  # fmt: skip
+
+
+def pairs(params: dict[str, str]) -> list[tuple[str, str]]:
+    """Repeated parameters are written ``name2`` in the tables above."""
+    return [(k[:-1] if k[-1].isdigit() else k, v) for k, v in params.items()]
+
+
+def matches(body: bytes) -> int:
+    bundle = fjson.loads(body)
+    return sum(1 for e in bundle.get("entry", ()) if e.get("search", {}).get("mode") == "match")
+
+
+async def get(http: httpx.AsyncClient, path: str, **params: str) -> list[dict[str, Any]]:
+    r = await http.get(path, params=params)
+    r.raise_for_status()
+    return [e["resource"] for e in fjson.loads(r.content).get("entry", ()) if "resource" in e]
+
+
+async def subject(http: httpx.AsyncClient, patient: dict[str, Any]) -> Subject | None:
+    pid = patient["id"]
+    ident = next((i for i in patient.get("identifier", ()) if i.get("system") == SYNTHEA), None)
+    family = next((n["family"] for n in patient.get("name", ()) if n.get("family")), None)
+    if ident is None or family is None:
+        return None
+    obs = await get(http, "Observation", patient=pid, _count="200", _elements="code")
+    codes = Counter(
+        c["code"] for o in obs for c in o.get("code", {}).get("coding", ()) if c.get("system") == LOINC
+    )
+    conds = await get(http, "Condition", patient=pid, _elements="code,clinicalStatus")
+    encs = await get(http, "Encounter", patient=pid, _count="1", _elements="period")
+    cond = next((c for c in conds if c.get("clinicalStatus") and c.get("code", {}).get("coding")), None)
+    start = next((e["period"]["start"] for e in encs if e.get("period", {}).get("start")), None)
+    if not codes or cond is None or start is None:
+        return None
+    coding = cond["code"]["coding"][0]
+    return Subject(
+        id=pid,
+        identifier=f"{SYNTHEA}|{ident['value']}",
+        name=family[:6].lower(),
+        loinc=codes.most_common(1)[0][0],
+        condition=f"{coding['system']}|{coding['code']}",
+        status=cond["clinicalStatus"]["coding"][0]["code"],
+        day=date.fromisoformat(start[:10]),
+    )
+
+
+async def subjects(http: httpx.AsyncClient, n: int) -> list[Subject]:
+    patients = await get(http, "Patient", _count=str(n), _elements="identifier,name")
+    found = await asyncio.gather(*(subject(http, p) for p in patients))
+    out = [s for s in found if s is not None]
+    if not out:
+        raise SystemExit("no usable patients in the database")
+    return out
+
+
+async def send(http: httpx.AsyncClient, req: Request) -> tuple[float, int]:
+    method, path, params = req
+    started = time.perf_counter()
+    if method == "POST":
+        r = await http.post(path, data=dict(pairs(params)))
+    else:
+        r = await http.get(path, params=pairs(params))
+    elapsed = time.perf_counter() - started
+    if r.status_code != 200:
+        raise SystemExit(f"{method} {path} {params}: {r.status_code} {r.text[:300]}")
+    return elapsed, matches(r.content)
+
+
+async def run(http: httpx.AsyncClient, make: Callable[[Subject], Request], subs: list[Subject],
+              clients: int, requests: int) -> dict[str, float]:  # fmt: skip
+    samples: list[tuple[float, int]] = []
+    empty: list[Request] = []
+    todo = iter(range(requests))
+
+    async def worker() -> None:
+        for i in todo:
+            req = make(subs[i % len(subs)])
+            elapsed, hits = await send(http, req)
+            samples.append((elapsed, hits))
+            if hits == 0:
+                empty.append(req)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    if empty:
+        raise SystemExit(f"{len(empty)} requests found nothing, e.g. {empty[0]}")
+    cuts = statistics.quantiles([s for s, _ in samples], n=100, method="inclusive")
+    return {
+        "p50": cuts[49] * 1000,
+        "p99": cuts[98] * 1000,
+        "rps": requests / wall,
+        "hits": statistics.fmean(h for _, h in samples),
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("base")
+    ap.add_argument("--clients", default="1,16")
+    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--patients", type=int, default=100)
+    args = ap.parse_args()
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=args.base + "/", timeout=120, limits=limits) as http:
+        subs = await subjects(http, args.patients)
+        print(f"{len(subs)} patients drawn", file=sys.stderr)
+        for _, make in QUERIES:  # warm-up
+            await asyncio.gather(*(send(http, make(s)) for s in subs[:16]))
+            for s in subs:
+                await send(http, make(s))
+        out = []
+        for name, make in QUERIES:
+            runs = {}
+            for c in (int(x) for x in args.clients.split(",")):
+                runs[str(c)] = await run(http, make, subs, c, args.requests)
+                r = runs[str(c)]
+                print(
+                    f"{name:55} {c:>2} clients  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
+                    f"{r['rps']:6.0f} req/s  {r['hits']:.1f} hits",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            out.append({"name": name, "runs": runs})
+        json.dump({"patients_drawn": len(subs), "queries": out}, sys.stdout)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
