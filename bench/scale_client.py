@@ -56,6 +56,10 @@ QUERIES: list[tuple[str, Callable[[Subject], Request]]] = [
     ("Encounter?date=<one day>&_include=Encounter:subject", lambda s: (
         "GET", "Encounter",
         {"date": f"ge{s.day}", "date2": f"lt{s.day + timedelta(days=1)}", "_include": "Encounter:subject"})),
+    ("Encounter?patient&date=<that year>&_include=Encounter:subject", lambda s: (
+        "GET", "Encounter",
+        {"patient": s.id, "date": f"ge{s.day.year}-01-01", "date2": f"lt{s.day.year + 1}-01-01",
+         "_include": "Encounter:subject"})),
     ("Observation?subject:Patient.name=<prefix>&code", lambda s: (
         "GET", "Observation", {"subject:Patient.name": s.name, "code": f"{LOINC}|{s.loinc}"})),
     ("Patient?name=<prefix>&_has:Condition:patient:code", lambda s: (

@@ -80,6 +80,8 @@ def prepare(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any]
             store.close()
             drop(backend, size, args.data_dir, args.postgres)
             store = open_store(url, indexer=index)
+        if backend == "sqlite" and args.load_cache_mb:  # the writer's page cache, this load only
+            store._writer.execute(f"PRAGMA cache_size = -{args.load_cache_mb * 1024}")  # type: ignore[attr-defined]
         stage = args.data_dir / f"staging-{backend}-{size}"
         loaded, seconds = fill(store, size, stage)
         total, patients = counts(store)
@@ -175,6 +177,7 @@ def main() -> None:
     ap.add_argument("--postgres", default=POSTGRES)
     ap.add_argument("--reuse", action="store_true", help="keep a database already of the size")
     ap.add_argument("--load-only", action="store_true")
+    ap.add_argument("--load-cache-mb", type=int, default=0, help="SQLite: the loading writer's page cache")
     ap.add_argument("--clients", default="1,16")
     ap.add_argument("--requests", type=int, default=400, help="per query and client count")
     ap.add_argument("--patients", type=int, default=100, help="patients to draw parameters from")
