@@ -284,7 +284,7 @@ def _alternative_rank(table: str, alt: tuple[Test, ...]) -> int:
         return 10
     if table == "string" and any(t.op in ("=", "prefix") and len(str(t.value)) >= 3 for t in alt):
         return 20
-    if table in ("token", "uri") and "value" in equal:
+    if (table in ("token", "uri") and "value" in equal) or (table == "composite" and "value1" in equal):
         return 30
     if table == "string" and any(t.op in ("=", "prefix") for t in alt):
         return 40
