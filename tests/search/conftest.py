@@ -42,10 +42,11 @@ def put(client: Client) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @pytest.fixture
 def ids(client: Client) -> Callable[[str], list[str]]:
-    """The sorted ids of a search's matches (``search.mode = match``); asserts a 200."""
+    """The sorted ids of a search's matches (``search.mode = match``); asserts a 200.
+    Strict handling: a parameter the server does not know is a 400, never ignored."""
 
     def ids(url: str) -> list[str]:
-        r = client.get(url)
+        r = client.get(url, headers={"Prefer": "handling=strict"})
         assert r.status_code == 200, r.text
         return sorted(
             e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"

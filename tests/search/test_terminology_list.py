@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from helseflyt.http.testing import Client
-from helseflyt.search import terminology
+from helseflyt.packages import install, read_package
+from helseflyt.search import registry, terminology
+from helseflyt.storage import Store
 
 Put = Callable[[dict[str, Any]], dict[str, Any]]
 Ids = Callable[[str], list[str]]
 CS = "http://example.org/fhir/CodeSystem/findings"
 GENDER_VS = "http://hl7.org/fhir/ValueSet/administrative-gender"
+V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 
 
 def refused(client: Client, url: str, words: str) -> None:
@@ -199,3 +203,27 @@ def test_list(client: Client, put: Put, ids: Ids) -> None:
         "_contained",
         "_containedType",
     ]
+
+
+def test_in_with_an_installed_ig(client: Client, store: Store, shared_dir: Path, put: Put, ids: Ids) -> None:
+    """Value sets and code systems of an IG package installed with ``helseflyt ig install``."""
+    vs = "http://hl7.no/fhir/ValueSet/no-basis-family-relation"
+    cs = "http://hl7.no/fhir/CodeSystem/no-basis-family-relation"
+    try:
+        install(store, read_package(shared_dir / "profiles" / "no-basis"))
+        relations = {"barn": [cs, "barn"], "mor": [cs, "mor"], "v3": [V3_ROLE, "MTH"]}
+        for id, (system, code) in relations.items():
+            put(
+                {
+                    "resourceType": "RelatedPerson",
+                    "id": id,
+                    "patient": {"reference": "Patient/p1"},
+                    "relationship": [{"coding": [{"system": system, "code": code}]}],
+                }
+            )
+        assert ids(f"RelatedPerson?relationship:in={vs}") == ["barn", "mor"]
+        assert ids(f"RelatedPerson?relationship:not-in={vs}") == ["v3"]
+        # a flat code system (no hierarchy declared): each code subsumes only itself
+        assert ids(f"RelatedPerson?relationship:below={cs}|barn") == ["barn"]
+    finally:
+        registry.set_custom([])  # the package's SearchParameters: the registry is process-wide
