@@ -180,6 +180,8 @@ class TokenValidator:
     def _cached(self, token: str) -> Principal | None:
         with self._lock:
             found = self._verified.get(token)
+            if found is not None:
+                self._verified.move_to_end(token)  # least recently used goes first
         if found is None:
             return None
         key, claims, principal = found
@@ -196,7 +198,7 @@ class TokenValidator:
         with self._lock:
             self._verified[token] = (key, claims, who)
             while len(self._verified) > self.cache_size:
-                self._verified.popitem(last=False)  # the oldest: expired ones go first in practice
+                self._verified.popitem(last=False)
 
     def _validate(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:

@@ -311,7 +311,9 @@ def test_the_cache_is_bounded(issuer: TestIssuer) -> None:
     keys = StaticKeys(KeySet.from_jwks(issuer.jwks()))
     validator = TokenValidator(keys, ISSUER, AUDIENCE, clock=lambda: NOW, cache_size=2)
     tokens = [issuer.token({**issuer.claims("system", NOW), "jti": str(i)}) for i in range(3)]
-    principals = [validator.validate(t) for t in tokens]
+    principals = [validator.validate(t) for t in tokens[:2]]
+    assert validator.validate(tokens[0]) is principals[0]  # used again: now the most recent
+    principals.append(validator.validate(tokens[2]))  # drops tokens[1], the least recently used
     assert len(validator._verified) == 2
-    assert validator.validate(tokens[0]) is not principals[0]  # the oldest was dropped: verified anew
+    assert validator.validate(tokens[1]) is not principals[1]  # verified anew
     assert validator.validate(tokens[2]) is principals[2]
