@@ -80,7 +80,7 @@ def _subject(r: Res, only: str | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class Param:
-    kind: str  # token, string, date, quantity, reference
+    kind: str  # token, string, date, number, quantity, reference
     values: Callable[[Res], list[Any]]
     texts: Callable[[Res], list[str]] = lambda r: []  # token :text
 
@@ -112,6 +112,23 @@ PARAMS: dict[str, dict[str, Param]] = {
             "string",
             lambda r: [v for v in (r.get("valueString"), r.get("valueCodeableConcept", {}).get("text")) if v],
         ),
+    },
+    "RiskAssessment": {
+        "probability": Param(
+            "number",
+            lambda r: [
+                Decimal(str(p["probabilityDecimal"]))
+                for p in r.get("prediction", [])
+                if "probabilityDecimal" in p
+            ],
+        ),
+        "risk": Param(
+            "token",
+            lambda r: [c for p in r.get("prediction", []) for c in _codings(p.get("qualitativeRisk"))],
+            lambda r: [t for p in r.get("prediction", []) for t in _cc_texts(p.get("qualitativeRisk"))],
+        ),
+        "subject": Param("reference", _subject),
+        "patient": Param("reference", lambda r: _subject(r, "Patient")),
     },
 }
 
@@ -245,6 +262,13 @@ class World:
 
 def matches(world: World, res_type: str, r: Res, name: str, values: list[str]) -> bool:
     """Whether ``r`` matches ``name=v1,v2,...`` (a comma list ORs its values)."""
+    if name.startswith("_has:"):  # _has:Type:reference:param: some Type pointing here matches
+        _, source, ref, rest = name.split(":", 3)
+        here = f"{res_type}/{r['id']}"
+        return any(
+            here in PARAMS[source][ref].values(other) and matches(world, source, other, rest, values)
+            for other in world.resources.get(source, {}).values()
+        )
     head, dot, rest = name.partition(".")
     if dot:  # one chained step: ref[:Type].param
         code, _, target = head.partition(":")
@@ -287,6 +311,8 @@ def _ranged(world: World, kind: str, values: list[str], found: list[Any]) -> boo
 
         def test(prefix: str, text: str, target: Any) -> bool:
             return date_matches(prefix, text, target, world.now)
+    elif kind == "number":
+        test = number_matches
     else:
         test = quantity_matches
     parsed = [split_prefix(v) for v in values]
@@ -304,3 +330,35 @@ def evaluate(world: World, res_type: str, query: Iterable[tuple[str, str]]) -> s
         if all(matches(world, res_type, r, name, value.split(",")) for name, value in pairs):
             out.add(rid)
     return out
+
+
+def sort_key(res_type: str, r: Res, sort: str) -> tuple[bool, Any, str]:
+    """``_sort`` order (docs/search.md): a resource's key is its smallest value ascending
+    and its largest descending (a date's start, or its end descending; a string folded),
+    resources without one last either way, ties by id."""
+    code = sort.lstrip("-")
+    desc = sort.startswith("-")
+    p = PARAMS[res_type][code]
+    found = p.values(r)
+    if p.kind == "date":
+        keys: list[Any] = [t[1] if desc else t[0] for t in found]
+    elif p.kind == "string":
+        keys = [fold(v) for v in found]
+    elif p.kind == "quantity":
+        keys = [Decimal(str(q["value"])) for q in found]
+    elif p.kind == "number":
+        keys = list(found)
+    else:
+        keys = [code for _, code in found]
+    if not keys:
+        return True, None, r["id"]
+    return False, max(keys) if desc else min(keys), r["id"]
+
+
+def ordered(world: World, res_type: str, ids: set[str], sort: str) -> list[str]:
+    """``ids`` in ``_sort`` order: a descending key reverses the key order, not the ids
+    that share a key."""
+    keys = {rid: sort_key(res_type, world.resources[res_type][rid], sort) for rid in ids}
+    present = sorted((rid for rid in ids if not keys[rid][0]), key=lambda rid: keys[rid][2])
+    present.sort(key=lambda rid: keys[rid][1], reverse=sort.startswith("-"))  # stable
+    return present + sorted(rid for rid in ids if keys[rid][0])

@@ -20,6 +20,7 @@ from .brute import PARAMS, fold
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
+RISK = "http://terminology.hl7.org/CodeSystem/risk-probability"
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
 NAMES = ["Østby", "østby", "OSTBY", "Ostby", "Nordmann", "Lærke", "Müller", "Muller", "José", "jose", "Åse",
          "ase", "Kåre", "Kare", "Ole Bjørn", "Ola"]  # fmt: skip
@@ -174,13 +175,36 @@ def observation(draw: st.DrawFn, rid: str, patients: int) -> dict[str, Any]:
     return r
 
 
+RISKS = [(RISK, "low", "Low likelihood"), (RISK, "high", None), (None, "high", "Høy")]
+
+
+@st.composite
+def risk_assessment(draw: st.DrawFn, rid: str, patients: int) -> dict[str, Any]:
+    """Several predictions: a number (``probability``) and a token (``risk``) with many values."""
+    r: dict[str, Any] = {"resourceType": "RiskAssessment", "id": rid, "status": "final"}
+    r["subject"] = {"reference": f"Patient/p{draw(st.integers(0, patients))}"}
+    predictions = []
+    for _ in range(draw(st.integers(0, 3))):
+        prediction: dict[str, Any] = {}
+        if draw(st.booleans()):
+            prediction["probabilityDecimal"] = Decimal(draw(decimals))
+        if draw(st.booleans()):
+            prediction["qualitativeRisk"] = {"coding": [_coding(draw(st.sampled_from(RISKS)))]}
+        predictions.append(prediction or {"outcome": {"text": "x"}})
+    if predictions:
+        r["prediction"] = predictions
+    return r
+
+
 @st.composite
 def resources(draw: st.DrawFn) -> dict[str, dict[str, dict[str, Any]]]:
     n = draw(st.integers(1, 4))
     patients = {f"p{i}": draw(patient(f"p{i}")) for i in range(n)}
     m = draw(st.integers(1, 6))
     observations = {f"o{i}": draw(observation(f"o{i}", n)) for i in range(m)}
-    return {"Patient": patients, "Observation": observations}
+    k = draw(st.integers(0, 3))
+    risks = {f"r{i}": draw(risk_assessment(f"r{i}", n)) for i in range(k)}
+    return {"Patient": patients, "Observation": observations, "RiskAssessment": risks}
 
 
 # -- queries ---------------------------------------------------------------------------
@@ -196,8 +220,13 @@ TOKEN_POOLS: dict[str, tuple[list[str], list[str]]] = {
     "status": ([], ["final", "amended", "preliminary"]),
     "identifier": ([FNR, "urn:sys:b"], ["17058012345", "1", "12"]),
     "code": ([LOINC, "urn:codes"], ["8480-6", "8462-4", "A", "B"]),
+    "risk": ([RISK], ["low", "high", "moderate"]),
 }
-TEXT_POOLS = {"identifier": TEXTS[:2], "code": ["Systolic", "Blodtrykk", "Blood", "Åpen"]}
+TEXT_POOLS = {
+    "identifier": TEXTS[:2],
+    "code": ["Systolic", "Blodtrykk", "Blood", "Åpen"],
+    "risk": ["low", "Hoy"],
+}
 
 
 def _dates(r: dict[str, Any]) -> list[str]:
@@ -263,13 +292,20 @@ def _near(number: str) -> list[str]:
 
 
 @st.composite
-def _quantity_value(draw: st.DrawFn, stored: list[dict[str, Any]]) -> str:
-    q = draw(_pick([{"value": Decimal(draw(decimals)), **draw(st.sampled_from(UNITS))}], stored))
-    number = str(q["value"])
+def _number_value(draw: st.DrawFn, stored: list[Decimal]) -> str:
+    """A stored number (as written, with one more digit, rounded, or at an ``ap`` edge)."""
+    number = str(draw(_pick([Decimal(draw(decimals))], stored)))
     if draw(st.booleans()):
         number = draw(
             st.sampled_from([number, number + "0", str(Decimal(number).quantize(Decimal(1))), *_near(number)])
         )
+    return number
+
+
+@st.composite
+def _quantity_value(draw: st.DrawFn, stored: list[dict[str, Any]]) -> str:
+    q = draw(_pick([{"value": Decimal(draw(decimals)), **draw(st.sampled_from(UNITS))}], stored))
+    number = draw(_number_value([q["value"]]))
     form = draw(st.integers(0, 3))
     if form == 0:
         return number
@@ -296,15 +332,23 @@ def _or(values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 @st.composite
 def criterion(draw: st.DrawFn, world: Stored, res_type: str, *, chained: bool = True) -> tuple[str, str]:
     """One ``name[:modifier]=value[,value]`` over ``res_type``."""
-    if chained and res_type == "Observation" and draw(st.integers(0, 5)) == 0:
+    if chained and res_type != "Patient" and draw(st.integers(0, 5)) == 0:
         head = draw(st.sampled_from(["subject:Patient.", "patient.", "subject."]))
         name, value = draw(criterion(world, "Patient", chained=False))
         return head + name, value
+    if chained and res_type == "Patient" and draw(st.integers(0, 7)) == 0:
+        source, ref = draw(
+            st.sampled_from(
+                [("Observation", "subject"), ("Observation", "patient"), ("RiskAssessment", "subject")]
+            )
+        )
+        name, value = draw(criterion(world, source, chained=False))
+        return f"_has:{source}:{ref}:{name}", value
     params = PARAMS[res_type]
     name = draw(st.sampled_from([*sorted(params), "_id"]))
     stored = list(world[res_type].values())
     if name == "_id":
-        ids = [*world[res_type], "p9", "o9"]
+        ids = [*world[res_type], "p9", "o9", "r9"]
         return name, draw(_or(st.sampled_from(ids)))
     p = params[name]
     if draw(st.integers(0, 7)) == 0:
@@ -334,6 +378,8 @@ def criterion(draw: st.DrawFn, world: Stored, res_type: str, *, chained: bool = 
         return name, draw(_or(refs if form == 0 else st.sampled_from(ids)))
     if p.kind == "date":
         return name, draw(_prefixed(_date_value([d for r in stored for d in _dates(r)])))
+    if p.kind == "number":
+        return name, draw(_prefixed(_number_value([v for r in stored for v in p.values(r)])))
     return name, draw(
         _prefixed(_quantity_value([r["valueQuantity"] for r in stored if "valueQuantity" in r]))
     )
@@ -342,5 +388,18 @@ def criterion(draw: st.DrawFn, world: Stored, res_type: str, *, chained: bool = 
 @st.composite
 def queries(draw: st.DrawFn, world: Stored) -> tuple[str, list[tuple[str, str]]]:
     """A resource type and 1-3 criteria (a repeated name ANDs)."""
-    res_type = draw(st.sampled_from(["Patient", "Observation"]))
+    res_type = draw(st.sampled_from(["Patient", "Observation", "RiskAssessment"]))
     return res_type, draw(st.lists(criterion(world, res_type), min_size=1, max_size=3))
+
+
+SORTS = {
+    "Patient": ["birthdate", "family", "name", "gender"],
+    "Observation": ["date", "value-quantity", "status"],
+    "RiskAssessment": ["probability", "risk"],
+}
+
+
+def sorts(res_type: str) -> st.SearchStrategy[str | None]:
+    """No ``_sort`` (half the time) or one key, either direction."""
+    keys = st.sampled_from(SORTS[res_type])
+    return st.none() | st.tuples(st.sampled_from(["", "-"]), keys).map("".join)

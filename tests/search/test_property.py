@@ -22,8 +22,8 @@ from conftest import CACHE, require_all
 from helseflyt.http.testing import Client
 from helseflyt.storage import Store
 
-from .brute import World, evaluate
-from .strategies import queries, resources
+from .brute import World, evaluate, ordered
+from .strategies import queries, resources, sorts
 
 EXAMPLES = int(os.environ.get("HELSEFLYT_TEST_PROPERTY_EXAMPLES", "100"))
 
@@ -81,8 +81,9 @@ def test_search_matches_brute_force(client: Client, store: Store) -> None:
         _replace(store, stored, world)
         stored = world
         for res_type, pairs in data.draw(st.lists(queries(world), min_size=4, max_size=10), label="queries"):
+            sort = data.draw(sorts(res_type), label="_sort")
             before = datetime.now(UTC)
-            got, total = _walk(client, res_type, pairs, count)
+            got, total = _walk(client, res_type, [*pairs, *([("_sort", sort)] if sort else [])], count)
             after = datetime.now(UTC)
             assert len(got) == len(set(got)), f"a page walk repeated an entry: {got}"
             early = evaluate(World(world, before), res_type, pairs)
@@ -91,5 +92,8 @@ def test_search_matches_brute_force(client: Client, store: Store) -> None:
                 f"{res_type}?{pairs}: server {sorted(got)}, brute force {sorted(early | late)}"
             )
             assert total == len(got)
+            if sort and early == late:
+                want = ordered(World(world, before), res_type, early, sort)
+                assert got == want, f"{res_type}?{pairs}&_sort={sort}: server {got}, brute force {want}"
 
     check()
