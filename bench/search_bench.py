@@ -44,6 +44,8 @@ QUERIES = [
     ("Observation", [("component-code-value-quantity", "http://loinc.org|8480-6$gt140")]),
     ("Observation", [("combo-code-value-quantity", "http://loinc.org|8480-6$gt140"), ("_count", "10")]),
     ("Condition", [("clinical-status:in", "http://hl7.org/fhir/ValueSet/condition-clinical")]),
+    ("ServiceRequest", [("status", "completed"), ("_contained", "true"), ("_count", "10")]),
+    ("Coverage", [("_contained", "true"), ("_containedType", "contained"), ("_count", "10")]),
 ]
 
 

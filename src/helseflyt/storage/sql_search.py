@@ -339,30 +339,39 @@ def _match(
 
 
 def _matches(query: SearchQuery, al: _Aliases) -> str:
-    """``SELECT res_type, res_id, seq`` of what a ``_contained`` search returns: contained
-    matches (keys ``Container/id#local``, the container's ``seq``) or their containers,
-    and with ``both`` the stored resources that match too. A contained resource is found
-    through its ``_container`` reference row; the clauses test its own index rows (alias
-    ``k`` has ``res_type``/``res_id`` like a resource row), access control its container."""
+    """``SELECT res_type, res_id, ctype, cid`` of what a ``_contained`` search returns:
+    contained matches (keys ``Container/id#local``) or their containers, and with
+    ``both`` the stored resources that match too; ``ctype``/``cid`` name the stored
+    resource whose body holds the match. A contained resource is found through its
+    ``_container`` reference row (alias ``k`` has ``res_type``/``res_id`` like a resource
+    row, so the clauses test its own rows); its rows exist only while its container is
+    current, so the container is joined only for access control (which tests it)."""
     from helseflyt.storage.sql import CONTAINER
 
     args = al.args
     parts = []
     if query.contained == "both":
         parts.append(
-            "SELECT c.res_type, c.res_id, c.seq FROM resource_current c"
+            "SELECT c.res_type, c.res_id, c.res_type AS ctype, c.res_id AS cid FROM resource_current c"
             f" WHERE {' AND '.join(_match(query.types, query.clauses, 'c', al))}"
         )
-    k, c = al.new("k"), al.new("c")
+    k = al.new("k")
     where = [_types(k, query.types, args), f"{k}.param = ?"]
     args.append(CONTAINER)
-    where += [*_clauses(query.types, query.clauses, k, al), f"NOT {c}.deleted", *_access(c, None, al)]
-    keep, distinct = (c, "DISTINCT ") if query.contained_type == "container" else (k, "")
-    parts.append(
-        f"SELECT {distinct}{keep}.res_type, {keep}.res_id, {c}.seq"
-        f" FROM reference_index {k} JOIN resource_current {c}"
-        f" ON {c}.res_type = {k}.target_type AND {c}.res_id = {k}.target_id WHERE {' AND '.join(where)}"
-    )
+    where += _clauses(query.types, query.clauses, k, al)
+    source = f"reference_index {k}"
+    if al.access is not None:
+        c = al.new("c")
+        source += (
+            f" JOIN resource_current {c} ON {c}.res_type = {k}.target_type AND {c}.res_id = {k}.target_id"
+        )
+        where += _access(c, None, al)
+    container = f"{k}.target_type AS ctype, {k}.target_id AS cid"
+    if query.contained_type == "container":
+        keep = f"DISTINCT {k}.target_type AS res_type, {k}.target_id AS res_id, {container}"
+    else:
+        keep = f"{k}.res_type, {k}.res_id, {container}"
+    parts.append(f"SELECT {keep} FROM {source} WHERE {' AND '.join(where)}")
     return " UNION ".join(parts)
 
 
@@ -377,15 +386,15 @@ def _compile_contained(query: SearchQuery, columns: str) -> tuple[str, list[Any]
         where = f" WHERE (m.res_type, m.res_id) {'<' if back else '>'} (?, ?)"
         args += [cursor.type, cursor.id]
     order = "m.res_type DESC, m.res_id DESC" if back else "m.res_type, m.res_id"
-    cols = columns.replace("h.res_type", "m.res_type").replace("h.res_id", "m.res_id")  # contained keys
-    sql = (
-        f"SELECT {cols} FROM ({rows}) m JOIN resource_history h ON h.seq = m.seq{where}"
-        f" ORDER BY {order} LIMIT ?"
-    )
+    page = f"SELECT m.* FROM ({rows}) m{where} ORDER BY {order} LIMIT ?"
     args.append(query.count if back else query.count + 1)
-    if back:
-        sql = f"SELECT * FROM ({sql}) p ORDER BY p.res_type, p.res_id"
-    return sql, args
+    cols = columns.replace("h.res_type", "p.res_type").replace("h.res_id", "p.res_id")  # contained keys
+    # the page is cut before the joins: only its bodies are read
+    sql = (
+        f"SELECT {cols} FROM ({page}) p JOIN resource_current c ON c.res_type = p.ctype AND c.res_id = p.cid"
+        " JOIN resource_history h ON h.seq = c.seq"
+    )
+    return f"{sql} ORDER BY p.res_type, p.res_id", args
 
 
 def _sort_expr(key: SortKey, args: list[Any]) -> str:
