@@ -92,10 +92,6 @@ IndexRow = tuple[Any, ...]
 # Computes a resource's index rows; called by ``put`` inside the write transaction.
 Indexer = Callable[[str, dict[str, Any]], Iterable[IndexEntry | IndexRow]]
 
-# Index rows grouped by table, each row as its table stores it: ``(res_type, res_id,
-# *columns)``, the columns being an IndexRow's items after the table name.
-TableRows = tuple[tuple[str, list[tuple[Any, ...]]], ...]
-
 INDEX_TABLES = ("token", "string", "date", "number", "reference", "uri", "composite")
 
 
@@ -103,15 +99,13 @@ class Serialized(NamedTuple):
     """A resource serialised ahead of ``put_many`` (a bulk-load worker process does it)
     by :func:`helseflyt.storage.common.serialize`: the stored body around the
     ``meta.versionId``/``meta.lastUpdated`` the store splices in, and the rows of the
-    store's indexer grouped per table, as the tables store them (the writer then
-    extends one list per table instead of building a tuple per row). ``put_many``
-    takes it in place of the resource dict and stores exactly the bytes and rows it
-    would have made of that dict. (A NamedTuple, not a dataclass: it crosses process
-    boundaries, and tuples pickle several times faster.)"""
+    store's indexer. ``put_many`` takes it in place of the resource dict and stores
+    exactly the bytes and rows it would have made of that dict. (A NamedTuple, not a
+    dataclass: it crosses process boundaries, and tuples pickle several times faster.)"""
 
     head: bytes  # {"resourceType":..,"id":..,"meta":{ and the other meta members
     tail: bytes  # } and the members after meta, closing brace included
-    rows: TableRows  # the indexer's rows per table: (res_type, res_id, *columns)
+    index: tuple[IndexRow, ...]  # the indexer's rows (IndexRow form)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from helseflyt.fhir import json as fjson
-from helseflyt.storage.base import IndexEntry, Indexer, IndexRow, Serialized, TableRows
+from helseflyt.storage.base import IndexEntry, Indexer, IndexRow, Serialized
 
 Clock = Callable[[], datetime]
 
@@ -63,9 +63,8 @@ def stamp(
 def serialize(
     res_type: str, res_id: str, resource: dict[str, Any], indexer: Indexer | None
 ) -> Serialized | None:
-    """``resource`` as :class:`Serialized` (``indexer`` must be the store's; the result
-    is put under this ``res_type``/``res_id`` only), or None if its meta already holds
-    ``versionId``/``lastUpdated`` (store the dict instead).
+    """``resource`` as :class:`Serialized` (``indexer`` must be the store's), or None if
+    its meta already holds ``versionId``/``lastUpdated`` (store the dict instead).
 
     ``splice(serialize(...), version, when)`` equals ``stamp(...)`` byte for byte:
     orjson's compact output of an object is the concatenation of its members.
@@ -77,8 +76,8 @@ def serialize(
     head += b',"meta":' + (fjson.dumps(meta)[:-1] + b"," if meta else b"{")
     rest = {k: v for k, v in resource.items() if k not in _FIRST}
     tail = b"}," + fjson.dumps(rest)[1:] if rest else b"}}"
-    rows = table_rows(res_type, res_id, index_rows(indexer, res_type, resource)) if indexer else ()
-    return Serialized(head, tail, rows)
+    index = tuple(index_rows(indexer, res_type, resource)) if indexer else ()
+    return Serialized(head, tail, index)
 
 
 _FIRST = frozenset(("resourceType", "id", "meta"))
@@ -90,17 +89,6 @@ def index_rows(indexer: Indexer, res_type: str, resource: dict[str, Any]) -> lis
         ("token", e.param, e.system, e.value) if type(e) is IndexEntry else e  # type: ignore[union-attr]
         for e in indexer(res_type, resource)
     ]
-
-
-def table_rows(res_type: str, res_id: str, rows: list[IndexRow]) -> TableRows:
-    """A resource's index rows grouped by table, as the tables store them."""
-    by_table: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:  # one pass, one tuple per row
-        these = by_table.get(row[0])
-        if these is None:
-            these = by_table[row[0]] = []
-        these.append((res_type, res_id, *row[1:]))
-    return tuple(by_table.items())
 
 
 def splice(item: Serialized, version: int, when: bytes) -> bytes:

@@ -19,16 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
-from helseflyt.storage.common import (
-    Clock,
-    from_micros,
-    index_rows,
-    instant,
-    splice,
-    stamp,
-    table_rows,
-    to_micros,
-)
+from helseflyt.storage.common import Clock, from_micros, index_rows, instant, splice, stamp, to_micros
 from helseflyt.storage.query import SearchQuery, SearchResult
 
 __all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
@@ -372,16 +363,12 @@ class SQLWriter(SQLReader):
             indexer = self.indexer
             by_table: dict[str, list[Row]] = {}
             for (t, i), (_, resource) in newest.items():
-                if type(resource) is Serialized:
-                    grouped = resource.rows  # grouped by the bulk-load worker
-                else:
-                    grouped = table_rows(t, i, index_rows(indexer, t, resource))
-                for table, rows in grouped:  # the bulk path's hot loop: per table, not per row
-                    these = by_table.get(table)
+                rows = resource.index if type(resource) is Serialized else index_rows(indexer, t, resource)
+                for row in rows:  # one pass, one tuple per row: the bulk path's hot loop
+                    these = by_table.get(row[0])
                     if these is None:
-                        by_table[table] = list(rows)  # a copy: never extend an item's list
-                    else:
-                        these.extend(rows)
+                        these = by_table[row[0]] = []
+                    these.append((t, i, *row[1:]))
             if any(t[0] == "@" for t in by_table):
                 unfold_contained(by_table)
             if by_table:
