@@ -24,7 +24,7 @@ from helseflyt.fhir import model
 from helseflyt.fhir.validation.profiles import Profile, compile_profile
 from helseflyt.storage.base import HistoryQuery, Reader, Store
 
-__all__ = ["CONFORMANCE_TYPES", "LiveRegistry", "Registry", "load"]
+__all__ = ["CONFORMANCE_TYPES", "Hierarchy", "LiveRegistry", "Registry", "load"]
 
 CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem", "NamingSystem", "SearchParameter")
 
@@ -47,6 +47,7 @@ class Registry:
                 self.by_type[rt][r["name"]] = r
         self._profiles: dict[str, Profile | None] = {}
         self._value_sets: dict[str, frozenset[tuple[str, str]] | None] = {}
+        self._hierarchies: dict[str, Hierarchy | str] = {}
         self._lock = threading.Lock()
 
     # --- Conformance ---------------------------------------------------------
@@ -97,6 +98,26 @@ class Registry:
         walk(cs.get("concept"))
         return out
 
+    def hierarchy(self, system: str) -> Hierarchy | str:
+        """The is-a hierarchy of an installed, complete CodeSystem (nested ``concept``s,
+        ``parent``/``child`` properties), or why it is not known."""
+        with self._lock:
+            if system in self._hierarchies:
+                return self._hierarchies[system]
+        cs = self.code_system(system)
+        found: Hierarchy | str
+        if cs is None:
+            found = "no CodeSystem with this url is installed"
+        elif cs.get("content") != "complete":
+            found = f"the installed CodeSystem has content {cs.get('content')!r}, not complete"
+        elif cs.get("hierarchyMeaning") not in (None, "is-a"):
+            found = f"its hierarchy means {cs['hierarchyMeaning']!r}, not is-a"
+        else:
+            found = Hierarchy.of(cs)
+        with self._lock:
+            self._hierarchies[system] = found
+        return found
+
     def _expand(self, url: str, seen: set[str]) -> frozenset[tuple[str, str]] | None:
         if url in seen:
             return frozenset()
@@ -124,11 +145,14 @@ class Registry:
         return frozenset(result)
 
     def _include(self, inc: dict[str, Any], seen: set[str]) -> set[tuple[str, str]] | None:
-        if inc.get("filter"):
-            return None  # filters (is-a, regex...) are not evaluated
         system = inc.get("system")
         codes: set[tuple[str, str]] | None = None
-        if type(system) is str:
+        if inc.get("filter"):
+            found = self._filtered(system, inc["filter"])
+            if found is None:
+                return None
+            codes = {(system, c) for c in found}
+        elif type(system) is str:
             if inc.get("concept"):
                 codes = {(system, c["code"]) for c in inc["concept"] if type(c.get("code")) is str}
             else:
@@ -147,6 +171,32 @@ class Registry:
             codes = set(sub) if codes is None else codes & set(sub)
         return codes if codes is not None else set()
 
+    def _filtered(self, system: Any, filters: Any) -> set[str] | None:
+        """Codes of ``system`` that pass every ``concept`` filter with op ``is-a``,
+        ``descendent-of``, ``is-not-a`` or ``=`` (the code itself) over its is-a
+        hierarchy; None for other filters or an unknown hierarchy."""
+        hierarchy = self.hierarchy(system) if type(system) is str else "no system"
+        if isinstance(hierarchy, str) or type(filters) is not list:
+            return None
+        out: set[str] | None = None
+        for f in filters:
+            if type(f) is not dict or f.get("property") != "concept" or type(f.get("value")) is not str:
+                return None
+            code, op = f["value"], f.get("op")
+            if op == "is-a":
+                these = hierarchy.below(code)
+            elif op == "descendent-of":
+                these = hierarchy.below(code) - {code}
+            elif op == "is-not-a":
+                these = set(hierarchy.parents) - hierarchy.below(code)
+            elif op == "=":
+                these = {code}
+            else:
+                return None
+            these &= set(hierarchy.parents)  # codes of the system only
+            out = these if out is None else out & these
+        return out
+
     # --- listing -------------------------------------------------------------
 
     @cached_property
@@ -157,6 +207,60 @@ class Registry:
 
     def counts(self) -> dict[str, int]:
         return {t: len(v) for t, v in self.by_type.items()}
+
+
+class Hierarchy:
+    """The is-a links of a CodeSystem: ``parents`` has every code (with its parents)."""
+
+    __slots__ = ("children", "parents")
+
+    def __init__(self) -> None:
+        self.parents: dict[str, set[str]] = {}
+        self.children: dict[str, set[str]] = {}
+
+    @classmethod
+    def of(cls, cs: dict[str, Any]) -> Hierarchy:
+        h = cls()
+
+        def walk(items: Any, parent: str | None) -> None:
+            for c in items or ():
+                if type(c) is not dict or type(c.get("code")) is not str:
+                    continue
+                h.parents.setdefault(c["code"], set())
+                if parent is not None:
+                    h.link(parent, c["code"])
+                for prop in c.get("property") or ():
+                    value = prop.get("valueCode") if type(prop) is dict else None
+                    if type(value) is str and prop.get("code") == "parent":
+                        h.link(value, c["code"])
+                    elif type(value) is str and prop.get("code") == "child":
+                        h.link(c["code"], value)
+                walk(c.get("concept"), c["code"])
+
+        walk(cs.get("concept"), None)
+        return h
+
+    def link(self, parent: str, child: str) -> None:
+        self.parents.setdefault(child, set()).add(parent)
+        self.children.setdefault(parent, set()).add(child)
+
+    def below(self, code: str) -> set[str]:
+        """The code and its descendants."""
+        return self._closure(code, self.children)
+
+    def above(self, code: str) -> set[str]:
+        """The code and its ancestors."""
+        return self._closure(code, self.parents)
+
+    @staticmethod
+    def _closure(code: str, step: dict[str, set[str]]) -> set[str]:
+        found, todo = {code}, [code]
+        while todo:
+            for other in step.get(todo.pop(), ()):
+                if other not in found:
+                    found.add(other)
+                    todo.append(other)
+        return found
 
 
 def _flatten_expansion(items: Any) -> Iterable[tuple[str, str]]:

@@ -5,7 +5,8 @@
   code alone, as does a Coding without a system), from ValueSets stored on this
   server (``helseflyt ig install`` or written through the API; ``compose`` with
   ``concept`` lists, whole code systems, included value sets and exclusions, or a stored
-  ``expansion``) and the core R4 value sets (``fhir.model.value_set_codes``). A value set
+  ``expansion``; ``concept`` filters ``is-a``, ``descendent-of``, ``is-not-a`` and ``=``
+  over a stored hierarchy) and the core R4 value sets (``fhir.model.value_set_codes``). A value set
   that is unknown, or that cannot be expanded here (a ``filter``, or a whole code system
   whose codes are not loaded), is a 400 saying so. ``:not-in`` is its negation (no code
   of the resource is in the value set), like ``:not``.
@@ -49,7 +50,8 @@ def value_set_tests(text: str, raw: str, terminology: Terminology | None) -> tup
     if codes is None:
         raise NotSupported(
             f"search parameter {text!r}: the value set {url!r} is unknown here or cannot be expanded "
-            "(install it with its code systems; filters are not evaluated)",
+            "(install it with its code systems; of the filters only concept is-a, descendent-of, "
+            "is-not-a and = over a stored hierarchy are evaluated)",
             status=400,
         )
     _not_too_many(text, len(codes), f"the value set {url!r}")
@@ -76,16 +78,16 @@ def subsumption_tests(
     if len(pieces) != 2 or not pieces[0] or not pieces[1]:
         raise InvalidRequest(f"search parameter {text!r}: :{modifier} takes system|code, got {raw!r}")
     system, code = unescape(pieces[0]), unescape(pieces[1])
-    parents, children = _hierarchy(text, _registry(terminology), system)
-    if code not in parents:
+    hierarchy = _registry(terminology).hierarchy(system)
+    if isinstance(hierarchy, str):
+        raise NotSupported(
+            f"search parameter {text!r}: the hierarchy of {system} is not known here ({hierarchy}); "
+            ":below and :above need it",
+            status=400,
+        )
+    if code not in hierarchy.parents:
         raise InvalidRequest(f"search parameter {text!r}: {code!r} is not a code of {system}")
-    step = children if modifier == "below" else parents
-    found, todo = {code}, [code]
-    while todo:
-        for other in step.get(todo.pop(), ()):
-            if other not in found:
-                found.add(other)
-                todo.append(other)
+    found = hierarchy.below(code) if modifier == "below" else hierarchy.above(code)
     _not_too_many(
         text, len(found), f"{system}|{code} with its {'descendants' if modifier == 'below' else 'ancestors'}"
     )
@@ -102,49 +104,3 @@ def _not_too_many(text: str, n: int, what: str) -> None:
             f"search parameter {text!r}: {what} has {n:,} codes; at most {MAX_CODES:,} are supported",
             status=400,
         )
-
-
-def _hierarchy(text: str, reg: Any, system: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(code -> parents, code -> children) of an installed, complete is-a CodeSystem."""
-    cache: dict[str, Any] = reg.__dict__.setdefault("_search_hierarchies", {})
-    if system in cache:
-        return cache[system]  # type: ignore[no-any-return]
-    cs = reg.code_system(system)
-    why = None
-    if cs is None:
-        why = "no CodeSystem with this url is installed"
-    elif cs.get("content") != "complete":
-        why = f"the installed CodeSystem has content {cs.get('content')!r}, not complete"
-    elif cs.get("hierarchyMeaning") not in (None, "is-a"):
-        why = f"its hierarchy means {cs['hierarchyMeaning']!r}, not is-a"
-    if why is not None:
-        raise NotSupported(
-            f"search parameter {text!r}: the hierarchy of {system} is not known here ({why}); "
-            ":below and :above need it",
-            status=400,
-        )
-    parents: dict[str, set[str]] = {}
-    children: dict[str, set[str]] = {}
-
-    def link(parent: str, child: str) -> None:
-        parents.setdefault(child, set()).add(parent)
-        children.setdefault(parent, set()).add(child)
-
-    def walk(items: Any, parent: str | None) -> None:
-        for c in items or ():
-            if type(c) is not dict or type(c.get("code")) is not str:
-                continue
-            parents.setdefault(c["code"], set())
-            if parent is not None:
-                link(parent, c["code"])
-            for prop in c.get("property") or ():
-                value = prop.get("valueCode") if type(prop) is dict else None
-                if type(value) is str and prop.get("code") == "parent":
-                    link(value, c["code"])
-                elif type(value) is str and prop.get("code") == "child":
-                    link(c["code"], value)
-            walk(c.get("concept"), c["code"])
-
-    walk(cs.get("concept"), None)
-    cache[system] = (parents, children)
-    return parents, children

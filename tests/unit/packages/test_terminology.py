@@ -101,3 +101,44 @@ def test_known_systems() -> None:
     assert known_system("http://www.whocc.no/atc").name == "ATC"
     assert known_system("urn:oid:2.16.578.1.12.4.1.1.9603").name == "Volven code list 9603"
     assert known_system("http://example.org") is None
+
+
+def test_value_set_filters_over_a_stored_hierarchy() -> None:
+    tree = "http://example.org/cs/tree"
+    cs = {
+        "resourceType": "CodeSystem",
+        "url": tree,
+        "status": "active",
+        "content": "complete",
+        "concept": [
+            {"code": "a", "concept": [{"code": "a1", "concept": [{"code": "a1x"}]}, {"code": "a2"}]},
+            {"code": "b"},
+            {"code": "c", "property": [{"code": "parent", "valueCode": "b"}]},
+        ],
+    }
+
+    def vs(*filters: dict) -> dict:
+        return {
+            "resourceType": "ValueSet",
+            "url": f"http://example.org/vs/{len(filters)}-{filters[0]['op']}",
+            "status": "active",
+            "compose": {
+                "include": [{"system": tree, "filter": [{"property": "concept", **f} for f in filters]}]
+            },
+        }
+
+    def codes(*filters: dict) -> set[str] | None:
+        v = vs(*filters)
+        found = Registry([cs, v]).value_set_codes(v["url"])
+        return None if found is None else {c for _, c in found}
+
+    assert codes({"op": "is-a", "value": "a"}) == {"a", "a1", "a1x", "a2"}
+    assert codes({"op": "descendent-of", "value": "a"}) == {"a1", "a1x", "a2"}
+    assert codes({"op": "is-a", "value": "b"}) == {"b", "c"}  # a parent property
+    assert codes({"op": "is-not-a", "value": "a"}) == {"b", "c"}
+    assert codes({"op": "=", "value": "a1"}) == {"a1"}
+    assert codes({"op": "is-a", "value": "a"}, {"op": "is-not-a", "value": "a1"}) == {"a", "a2"}
+    assert codes({"op": "regex", "value": "a.*"}) is None  # not evaluated: the value set cannot be expanded
+    fragment = Registry([{**cs, "content": "fragment"}, vs({"op": "is-a", "value": "a"})])
+    assert fragment.value_set_codes(vs({"op": "is-a", "value": "a"})["url"]) is None
+    assert fragment.hierarchy(tree) == "the installed CodeSystem has content 'fragment', not complete"
