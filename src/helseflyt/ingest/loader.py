@@ -167,13 +167,13 @@ def _prepared(
     # callers need no ``if __name__ == "__main__"`` guard.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         work = partial(prepare, validate=validate, indexer=indexer)
-        for doc in _read_ahead(paths, depth=max(4, _AHEAD * workers)):
+        for doc in _read_ahead(paths, depth=_ahead(workers)):
             if isinstance(doc, Skipped):
                 report.skipped.append(doc.source)
                 continue
             report.documents += 1
             in_flight.append((pool.apply_async(work, (doc,)), len(doc.data)))
-            while len(in_flight) > _AHEAD * workers or (in_flight and in_flight[0][0].ready()):
+            while len(in_flight) > _ahead(workers) or (in_flight and in_flight[0][0].ready()):
                 res, size = in_flight.popleft()
                 yield res.get(), size
         while in_flight:
@@ -181,9 +181,11 @@ def _prepared(
             yield res.get(), size
 
 
-# Documents handed to the pool ahead of the one being written, per worker: the workers
-# keep busy while this process writes a group (~2,000 resources, several documents).
-_AHEAD = 8
+# Documents handed to the pool ahead of the one being written: 3 per worker plus about
+# a group's worth (~2,000 resources: 8 Synthea Bundles), so the workers keep busy while
+# this process writes a group; memory still grows with the workers only as before.
+def _ahead(workers: int) -> int:
+    return 3 * workers + 8
 
 
 class _Group:
