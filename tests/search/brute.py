@@ -356,9 +356,12 @@ def sort_key(res_type: str, r: Res, sort: str) -> tuple[bool, Any, str]:
 
 
 def ordered(world: World, res_type: str, ids: set[str], sort: str) -> list[str]:
-    """``ids`` in ``_sort`` order: a descending key reverses the key order, not the ids
-    that share a key."""
-    keys = {rid: sort_key(res_type, world.resources[res_type][rid], sort) for rid in ids}
-    present = sorted((rid for rid in ids if not keys[rid][0]), key=lambda rid: keys[rid][2])
-    present.sort(key=lambda rid: keys[rid][1], reverse=sort.startswith("-"))  # stable
-    return present + sorted(rid for rid in ids if keys[rid][0])
+    """``ids`` in ``_sort`` order (keys separated by commas, the first one first): a
+    descending key reverses the key order, not the ids that share a key."""
+    order = sorted(ids)
+    for key in reversed(sort.split(",")):  # stable sorts, the last key first
+        keys = {rid: sort_key(res_type, world.resources[res_type][rid], key) for rid in ids}
+        present = [rid for rid in order if not keys[rid][0]]
+        present.sort(key=lambda rid: keys[rid][1], reverse=key.startswith("-"))
+        order = present + [rid for rid in order if keys[rid][0]]
+    return order

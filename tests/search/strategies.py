@@ -400,6 +400,7 @@ SORTS = {
 
 
 def sorts(res_type: str) -> st.SearchStrategy[str | None]:
-    """No ``_sort`` (half the time) or one key, either direction."""
-    keys = st.sampled_from(SORTS[res_type])
-    return st.none() | st.tuples(st.sampled_from(["", "-"]), keys).map("".join)
+    """No ``_sort`` (half the time) or one or two keys, either direction."""
+    key = st.tuples(st.sampled_from(["", "-"]), st.sampled_from(SORTS[res_type])).map("".join)
+    keys = st.lists(key, min_size=1, max_size=2, unique_by=lambda k: k.lstrip("-"))
+    return st.none() | keys.map(",".join)
