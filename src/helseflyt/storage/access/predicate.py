@@ -1,0 +1,196 @@
+"""Access control in SQL: who may see which resource, as one predicate both backends run.
+
+:func:`predicate` turns an :class:`AccessFilter` (built per request by
+``helseflyt.access.policy``) into a condition over a resource row ``alias``
+(``alias.res_type``, ``alias.res_id``) that every read path ANDs to its own SQL:
+search matches and counts (``SearchQuery.access``, see ``sql_search._where``), read,
+vread, history (instance, type, system) and the conditional matching of ``find``. So
+nothing is post-filtered: totals, pages and ``next`` links only ever see visible rows.
+
+A resource's **patients** are the Patient itself, or the ``Patient`` targets of its
+reference rows for the parameters of the official Patient CompartmentDefinition (plus
+``Task.patient`` and ``Device.patient``). Visibility, by role:
+
+* **system**: everything but the data of patients with a reservation;
+* **patient**: resources whose patients are all the token's own Patients (identifier =
+  the token's fødselsnummer/D-nummer), plus the public types (:data:`PUBLIC_TYPES`);
+* **practitioner**: the public types, and resources with at least one patient where
+  every patient ``p`` passes: a basis (care relationship, an emergency grant, or the
+  request's declared basis), no reservation, no blokkering of this practitioner, and —
+  if the resource is sperret for ``p`` (a sperring Consent or a ``NORS`` label) — a
+  basis that opens locks (``FORHOYET_*``).
+
+A citizen control counts only while its ``provision.period`` (if any) holds the request's
+time, and covers the Patient records linked to its patient (``Patient.link``, see
+``helseflyt.access.links``); a patient token's own records include the linked ones.
+
+A resource of a patient-linked type that links to no local Patient (e.g. a subject by
+identifier only) is shown to system tokens only: it may still be someone's.
+
+Every check is a correlated ``EXISTS`` over the index tables, keyed by the resource or
+the patient, so its cost follows the rows examined, not the database size. Judged on
+current index rows: a deleted resource (no rows) is visible to system tokens only, and
+old versions are judged by the current version.
+
+:class:`~helseflyt.storage.access.guard.GuardedStore` wraps a store so that its readers and
+transactions apply the filter (an interaction cannot forget it); unknown reader methods fail closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from helseflyt.access import consent as cc
+from helseflyt.storage.access.bases import _basis, _declared, _own_patients
+from helseflyt.storage.access.citizen import _blocked, _control, _covers, _label, _locked, _reserved
+from helseflyt.storage.access.filter import _LINK_PAIRS, LINKS, PUBLIC_TYPES, AccessFilter, _Sql
+
+
+def _mine(expr: str, f: AccessFilter, q: _Sql) -> str:
+    """``expr`` is one of a patient token's own Patient ids (linked records included when
+    computed)."""
+    return q.among(expr, f.own_ids) if f.own_ids is not None else f"{expr} IN ({_own_patients(f.pid, q)})"
+
+
+def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
+    """Patient ``pid`` of resource ``alias`` does not stop the principal from seeing it."""
+    if f.role == "system":
+        return f"NOT {_reserved(pid, f, q)}"
+    if f.role == "patient":
+        return _mine(pid, f, q)
+    parts = [_basis(pid, f, q), f"NOT {_reserved(pid, f, q)}", f"NOT {_blocked(pid, f, q)}"]
+    opened = [_declared(pid, f, q)] if f.opens_locked else []  # FORHOYET_* for the patient in question
+    if f.actor:  # an emergency grant with FORHOYET_AKUTT opens locks too
+        opened.append(
+            f"EXISTS (SELECT 1 FROM access_grant al WHERE al.actor = {q.marks([f.actor])}"
+            f" AND al.patient_id = {pid} AND al.expires > {q.marks([f.now])}"
+            " AND al.basis = 'FORHOYET_AKUTT')"
+        )
+    if "1 = 1" not in opened:
+        parts.append(f"(NOT {_locked(alias, pid, f, q)}{''.join(' OR ' + o for o in opened)})")
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _linked(alias: str, types: Sequence[str] | None, q: _Sql, extra: str = "") -> str:
+    """EXISTS a link row of ``alias`` to a Patient (alias ``lp``), restricted by ``extra``."""
+    if types is not None and len(types) == 1:
+        params = f"lp.param IN ({q.marks(LINKS[types[0]])})"
+    else:
+        params = f"(lp.res_type || '|' || lp.param) IN ({q.marks(_LINK_PAIRS)})"
+    return (
+        f"EXISTS (SELECT 1 FROM reference_index lp WHERE lp.res_type = {alias}.res_type"
+        f" AND lp.res_id = {alias}.res_id AND lp.target_type = 'Patient' AND {params}{extra})"
+    )
+
+
+def predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, args: list[Any]) -> str:
+    """The SQL condition "the principal may see resource row ``alias``"; its arguments are
+    appended to ``args``. ``types``: the resource types the rows can have (None: any)."""
+    q = _Sql(f.postgres)
+    sets = _practitioner_sets(f)
+    text = _predicate(f, alias, types, q) if sets is None else _by_sets(f, sets, alias, types, q)
+    return q.finish(text, args)
+
+
+def _practitioner_sets(f: AccessFilter) -> tuple[list[str], set[str]] | None:
+    """For a practitioner whose every patient-level set is known: the patients whose data
+    they may see (a basis, no reservation, no blokkering of them) and those whose sperret
+    data they may see too (a FORHOYET_* basis); None: check per row (:func:`_patient_ok`)."""
+    if f.role != "practitioner" or f.declared_any:
+        return None
+    parts = (f.care_ids, f.gp_ids, f.grant_ids, f.grant_open_ids, f.reserved_ids, f.locking_ids)
+    if any(p is None for p in parts) or (f.hpr and f.blocking_ids is None):
+        return None
+    if f.basis is not None and f.declared_nin and f.nin_ids is None:
+        return None
+    declared = set(f.declared_ids) | set(f.nin_ids or ()) if f.basis is not None else set()
+    basis = {*(f.care_ids or ()), *(f.gp_ids or ()), *(f.grant_ids or ()), *declared}
+    allowed = basis - set(f.reserved_ids or ()) - set(f.blocking_ids or ())
+    opened = set(f.grant_open_ids or ()) | (declared if f.opens_locked else set())
+    return sorted(allowed), opened
+
+
+def _by_sets(
+    f: AccessFilter, sets: tuple[list[str], set[str]], alias: str, types: Sequence[str] | None, q: _Sql
+) -> str:
+    """:func:`_predicate` for a practitioner with known sets: the same rule, as "every
+    patient of the row is allowed; a NORS label needs every patient opened; no patient
+    outside ``opened`` has a sperring covering the row", one array parameter per set."""
+    allowed, opened = sets
+    locking = sorted(set(f.locking_ids or ()).intersection(allowed) - opened)
+    label = _label(alias, q)
+    covers = _covers(alias, q)
+    known = list(types) if types is not None else None
+    ors: list[str] = []
+    if allowed and (known is None or "Patient" in known):
+        me = f"{alias}.res_id"
+        parts = [
+            q.among(me, allowed),
+            f"(NOT {label} OR {q.among(me, sorted(opened))})" if opened else f"NOT {label}",
+        ]
+        if locking:
+            parts.append(f"NOT ({q.among(me, locking)} AND {_control(me, cc.SPERRING, f, q, covers)})")
+        ors.append(f"({alias}.res_type = 'Patient' AND {' AND '.join(parts)})")
+    linked = [t for t in known if t in LINKS] if known is not None else sorted(LINKS)
+    if allowed and linked:
+        narrowed = linked if known is not None else None
+        if len(linked) == 1:  # let the database start from the allowed patients' compartments
+            some = (
+                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE"
+                f" {q.among('lo.target_id', allowed)} AND lo.target_type = 'Patient'"
+                f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
+            )
+        else:
+            some = _linked(alias, narrowed, q, f" AND {q.among('lp.target_id', allowed)}")
+        parts = [
+            f"{alias}.res_type IN ({q.marks(linked)})",
+            some,
+            f"NOT {_linked(alias, narrowed, q, ' AND ' + q.among('lp.target_id', allowed, negate=True))}",
+        ]
+        if opened:
+            unopened = q.among("lp.target_id", sorted(opened), negate=True)
+            parts.append(f"(NOT {label} OR NOT {_linked(alias, narrowed, q, ' AND ' + unopened)})")
+        else:
+            parts.append(f"NOT {label}")
+        if locking:
+            sperret = f" AND {q.among('lp.target_id', locking)}"
+            sperret += f" AND {_control('lp.target_id', cc.SPERRING, f, q, covers)}"
+            parts.append(f"NOT {_linked(alias, narrowed, q, sperret)}")
+        ors.append("(" + " AND ".join(parts) + ")")
+    public = sorted(PUBLIC_TYPES if known is None else PUBLIC_TYPES & set(known))
+    if public:
+        ors.append(f"{alias}.res_type IN ({q.marks(public)})")
+    return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
+
+
+def _predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, q: _Sql) -> str:
+    known = list(types) if types is not None else None
+    ors: list[str] = []
+    if f.role == "system":
+        if f.reserved_ids == ():
+            return "1 = 1"  # nobody has a reservation
+        if known is None or "Patient" in known:
+            ors.append(f"({alias}.res_type = 'Patient' AND {_patient_ok(alias, alias + '.res_id', f, q)})")
+        tail = f" AND NOT {_patient_ok(alias, 'lp.target_id', f, q)}"
+        ors.append(f"({alias}.res_type <> 'Patient' AND NOT {_linked(alias, None, q, tail)})")
+        return "(" + " OR ".join(ors) + ")"
+    if known is None or "Patient" in known:
+        ors.append(f"({alias}.res_type = 'Patient' AND {_patient_ok(alias, alias + '.res_id', f, q)})")
+    linked = [t for t in known if t in LINKS] if known is not None else sorted(LINKS)
+    if linked:
+        narrowed = linked if known is not None else None
+        tail = f" AND NOT {_patient_ok(alias, 'lp.target_id', f, q)}"
+        some = _linked(alias, narrowed, q)
+        if f.role == "patient" and len(linked) == 1:  # let the database start from the compartment
+            some = (
+                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE"
+                f" {_mine('lo.target_id', f, q)} AND lo.target_type = 'Patient'"
+                f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
+            )
+        every = _linked(alias, narrowed, q, tail)
+        ors.append(f"({alias}.res_type IN ({q.marks(linked)}) AND {some} AND NOT {every})")
+    public = sorted(PUBLIC_TYPES if known is None else PUBLIC_TYPES & set(known))
+    if public:
+        ors.append(f"{alias}.res_type IN ({q.marks(public)})")
+    return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
