@@ -1,5 +1,5 @@
-"""Hypothesis strategies for the search property test: small sets of Patients and
-Observations, and queries over their parameters (``brute.PARAMS``).
+"""Hypothesis strategies for the search property test: small sets of Patients,
+Observations and RiskAssessments, and queries over their parameters (``brute.PARAMS``).
 
 Values come from small pools (names with case and accent variants, a few code systems
 and codes, dates of every precision with time zones, decimals of varied precision and

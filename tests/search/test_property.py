@@ -1,10 +1,12 @@
 """Property-based search test: generated resources and queries, the server's answer
 compared with a brute-force evaluation (``brute.py``) over the stored resources.
 
-Each example stores a few Patients and Observations (``strategies.py``), runs a few
-queries through the REST API with a small ``_count`` (every page walked) and checks
-that the ids returned, and ``Bundle.total``, are those the brute force finds. On a
-mismatch hypothesis shrinks to a minimal example. Runs on every backend; CI
+Each example stores a few Patients, Observations and RiskAssessments
+(``strategies.py``; written through the store with its indexer, no validation: search is
+under test), runs a few queries through the REST API with a small ``_count`` (every
+page walked) and checks that the ids returned, ``Bundle.total`` and, with ``_sort``,
+the order are those the brute force finds. On a mismatch hypothesis shrinks to a
+minimal example. Runs on every backend; CI
 (``HELSEFLYT_TEST_REQUIRE_ALL=1``) derandomises so that its runs are reproducible.
 """
 
