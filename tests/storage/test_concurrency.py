@@ -160,7 +160,7 @@ def test_readers_run_alongside_a_writer(store: Store) -> None:
 
 
 def test_more_readers_than_read_connections(store: Store) -> None:
-    """More threads than the store keeps read connections (SQLite: 8, PostgreSQL: the
+    """More threads than the store keeps read connections (SQLite: 4, PostgreSQL: the
     pool): each read waits for a free connection, none fails or sees another's state."""
     with store.transaction() as tx:
         for i in range(24):

@@ -3,7 +3,7 @@
 Concurrency invariants: all writes go through one connection guarded by a lock and run
 in ``BEGIN IMMEDIATE`` transactions, so writers are serialised (``for_update`` is
 implicit) and a crash mid-transaction leaves nothing behind (SQLite's journal). Readers
-borrow one of at most ``_READERS`` connections (more would not run faster on a few cores,
+borrow one of at most ``_READERS`` connections (more did not run faster on 2 cores,
 and each holds its own page cache: one per server thread took 1.2 GB resident under 16
 clients); in WAL mode each read transaction sees a consistent snapshot and never blocks
 the writer.
@@ -31,9 +31,9 @@ from helseflyt.storage.sql import SQLReader, SQLWriter
 # synchronous = NORMAL: up to this many pages of recent commits (docs/storage.md).
 _CHECKPOINT = 5000  # 40 MB of 8 KiB pages
 _BULK_CHECKPOINT = 10000  # during bulk(): 80 MB
-_READERS = 8  # read connections at most; a reader waits for a free one
+_READERS = 4  # read connections at most; a reader waits for a free one
 _CACHE_KIB = 65536  # page cache of the writer
-_READ_CACHE_KIB = 16384  # of each read connection (the OS caches the file as well)
+_READ_CACHE_KIB = 8192  # of each read connection (the OS caches the file as well)
 
 
 class _Conn:
