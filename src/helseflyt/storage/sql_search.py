@@ -322,12 +322,12 @@ def _clauses(
     return where
 
 
-def _access(a: str, types: tuple[str, ...] | None, al: _Aliases) -> list[str]:
+def _access(a: str, types: tuple[str, ...] | None, al: _Aliases, *, drive: bool = False) -> list[str]:
     if al.access is None:
         return []
     from helseflyt.storage.sql_access import predicate  # access control hook: one predicate
 
-    return [predicate(al.access, a, types, al.args)]
+    return [predicate(al.access, a, types, al.args, drive=drive)]
 
 
 def _match(
@@ -335,7 +335,9 @@ def _match(
 ) -> list[str]:
     """Conditions on ``resource_current`` row ``a``: one of ``types``, current, all clauses."""
     where = [_types(a, types, al.args), f"NOT {a}.deleted"]
-    return where + _clauses(types, clauses, a, al, probe=probe) + _access(a, types, al)
+    # no selective clause of its own: access control may pick where the rows come from
+    drive = not probe and len(types) == 1 and all(_rank(c) >= _BROAD for c in clauses)
+    return where + _clauses(types, clauses, a, al, probe=probe) + _access(a, types, al, drive=drive)
 
 
 def _matches(query: SearchQuery, al: _Aliases) -> str:

@@ -53,6 +53,11 @@ def _mine(expr: str, f: AccessFilter, q: _Sql) -> str:
     return q.among(expr, f.own_ids) if f.own_ids is not None else f"{expr} IN ({_own_patients(f.pid, q)})"
 
 
+# Up to this many allowed patients, a driving search of one type on PostgreSQL reads
+# their compartments' ids first (measured in docs/access.md, "Cost").
+SMALL_ALLOWED = 200
+
+
 def _patient_ok(alias: str, pid: str, f: AccessFilter, q: _Sql) -> str:
     """Patient ``pid`` of resource ``alias`` does not stop the principal from seeing it."""
     if f.role == "system":
@@ -84,12 +89,16 @@ def _linked(alias: str, types: Sequence[str] | None, q: _Sql, extra: str = "") -
     )
 
 
-def predicate(f: AccessFilter, alias: str, types: Sequence[str] | None, args: list[Any]) -> str:
+def predicate(
+    f: AccessFilter, alias: str, types: Sequence[str] | None, args: list[Any], *, drive: bool = False
+) -> str:
     """The SQL condition "the principal may see resource row ``alias``"; its arguments are
-    appended to ``args``. ``types``: the resource types the rows can have (None: any)."""
+    appended to ``args``. ``types``: the resource types the rows can have (None: any).
+    ``drive``: the query has no selective clause of its own (none, or only ranges), so a
+    practitioner's rows are best fetched from the allowed patients' compartments."""
     q = _Sql(f.postgres)
     sets = _practitioner_sets(f)
-    text = _predicate(f, alias, types, q) if sets is None else _by_sets(f, sets, alias, types, q)
+    text = _predicate(f, alias, types, q) if sets is None else _by_sets(f, sets, alias, types, q, drive)
     return q.finish(text, args)
 
 
@@ -112,7 +121,12 @@ def _practitioner_sets(f: AccessFilter) -> tuple[list[str], set[str]] | None:
 
 
 def _by_sets(
-    f: AccessFilter, sets: tuple[list[str], set[str]], alias: str, types: Sequence[str] | None, q: _Sql
+    f: AccessFilter,
+    sets: tuple[list[str], set[str]],
+    alias: str,
+    types: Sequence[str] | None,
+    q: _Sql,
+    drive: bool = False,
 ) -> str:
     """:func:`_predicate` for a practitioner with known sets: the same rule, as "every
     patient of the row is allowed; a NORS label needs every patient opened; no patient
@@ -136,11 +150,16 @@ def _by_sets(
     if allowed and linked:
         narrowed = linked if known is not None else None
         if len(linked) == 1:  # let the database start from the allowed patients' compartments
-            some = (
-                f"{alias}.res_id IN (SELECT lo.res_id FROM reference_index lo WHERE"
+            rows = (
+                f"SELECT lo.res_id FROM reference_index lo WHERE"
                 f" {q.among('lo.target_id', allowed)} AND lo.target_type = 'Patient'"
-                f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])}))"
+                f" AND lo.res_type = {q.marks(linked)} AND lo.param IN ({q.marks(LINKS[linked[0]])})"
             )
+            some = f"{alias}.res_id IN ({rows})"
+            if drive and q.postgres and len(allowed) <= SMALL_ALLOWED:
+                # computed once (an InitPlan), then the rows are fetched by primary key: the
+                # plain IN lets PostgreSQL scan every row of the type and hash-join instead
+                some = f"{alias}.res_id = ANY(ARRAY({rows}))"
         else:
             some = _linked(alias, narrowed, q, f" AND {q.among('lp.target_id', allowed)}")
         parts = [
