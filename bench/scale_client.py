@@ -1,7 +1,7 @@
 """The HTTP client of ``search_scale_bench.py``, run in its own process.
 
     python bench/scale_client.py BASE_URL [--clients 1,16] [--requests 400] [--patients 100]
-                                          [--seconds 60]
+                                          [--seconds 60] [--queries SUBSTR,...]
 
 Draws the queries' parameters from ``--patients`` patients of the server (their
 identifiers, name prefixes, a LOINC code they have observations of, a condition, an
@@ -178,16 +178,21 @@ async def main() -> None:
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--patients", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=60, help="at most, per query and client count")
+    ap.add_argument("--queries", default="", help="only queries whose name contains one of these (commas)")
     args = ap.parse_args()
+    wanted = [w for w in args.queries.split(",") if w]
+    queries = [(n, m) for n, m in QUERIES if not wanted or any(w in n for w in wanted)]
+    if not queries:
+        raise SystemExit(f"no query matches {args.queries!r}")
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=args.base + "/", timeout=120, limits=limits) as http:
         subs = await subjects(http, args.patients)
         print(f"{len(subs)} patients drawn", file=sys.stderr)
-        for _, make in QUERIES:  # warm-up
+        for _, make in queries:  # warm-up
             for s in subs[:20]:
                 await send(http, make(s))
         out = []
-        for name, make in QUERIES:
+        for name, make in queries:
             runs = {}
             for c in (int(x) for x in args.clients.split(",")):
                 runs[str(c)] = await run(http, make, subs, c, args.requests, args.seconds)

@@ -2,7 +2,7 @@
 
     python bench/search_scale_bench.py --data-dir DIR [--sizes 100000,1000000]
         [--backends sqlite,postgres] [--postgres URL] [--reuse] [--load-only]
-        [--clients 1,16] [--requests 400] [--patients 100]
+        [--clients 1,16] [--requests 400] [--patients 100] [--queries SUBSTR,...]
 
 1. Databases: per backend and size, ``DIR/sqlite-<size>.db`` or the PostgreSQL schema
    ``hf_scale_<size>`` of ``--postgres``, filled with copies of the Synthea sample
@@ -124,6 +124,7 @@ def serve_and_drive(url: str, args: argparse.Namespace) -> dict[str, Any]:
             sys.executable, str(HERE / "scale_client.py"), base,
             "--clients", args.clients, "--requests", str(args.requests),
             "--patients", str(args.patients), "--seconds", str(args.seconds),
+            "--queries", args.queries,
         ]  # fmt: skip
         out = subprocess.run(client, capture_output=True, text=True)
         sys.stderr.write(out.stderr)
@@ -185,6 +186,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=400, help="per query and client count")
     ap.add_argument("--patients", type=int, default=100, help="patients to draw parameters from")
     ap.add_argument("--seconds", type=float, default=60, help="at most, per query and client count")
+    ap.add_argument("--queries", default="", help="only queries whose name contains one of these (commas)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
     args.data_dir = args.data_dir.resolve()
