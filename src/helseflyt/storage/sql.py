@@ -226,7 +226,9 @@ class SQLReader:
         text, args = compile_search(query, VERSION_COLUMNS)
         rows = self.conn.query(text, args)
         out = SearchResult([_version(r) for r in rows[: query.count]], len(rows) > query.count)
-        if query.total:
+        if query.total and query.cursor is None and not out.more:
+            out.total = len(out.versions)  # the first page holds every match: no count query
+        elif query.total:
             text, args = compile_count(query)
             out.total = int(self.conn.query(text, args)[0][0])
         return out
