@@ -33,6 +33,7 @@ The SQL is the common subset of SQLite and PostgreSQL (row values, ``IN (SELECT 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +147,11 @@ def _types(alias: str, types: tuple[str, ...], args: list[Any]) -> str:
     return f"{alias}.res_type IN ({_marks(types)})"
 
 
-def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases) -> str:
+# conditions on a driver's own index row (alias given), compiled inside its subquery
+Within = Callable[[str], list[str]] | None
+
+
+def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases, within: Within = None) -> str:
     for alt in clause.alternatives:
         for t in alt:
             if t.column not in COLUMNS[clause.table]:
@@ -161,9 +166,10 @@ def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases) 
         args.append(types[0])
         param = _param(x, clause.param, args)
         cond = _alternatives(x, clause, args)
+        more = "".join(f" AND {w}" for w in within(x)) if within else ""
         return (
             f"{a}.res_id {neg}IN (SELECT {x}.res_id FROM {clause.table}_index {x}"
-            f" WHERE {x}.res_type = ? AND {param} AND {cond})"
+            f" WHERE {x}.res_type = ? AND {param} AND {cond}{more})"
         )
     if isinstance(clause.param, tuple) and isinstance(clause.param[0], tuple):  # start from the index
         param = _param(x, clause.param, args)
@@ -186,7 +192,7 @@ def _probe(clause: Clause, a: str, al: _Aliases, x: str | None = None) -> str:
     )
 
 
-def _chain(chain: Chain, a: str, types: tuple[str, ...], al: _Aliases) -> str:
+def _chain(chain: Chain, a: str, types: tuple[str, ...], al: _Aliases, within: Within = None) -> str:
     r, t = al.new("r"), al.new("t")
     args = al.args
     head = f"{_types(r, types, args)} AND {_param(r, chain.param, args)}"
@@ -204,7 +210,8 @@ def _chain(chain: Chain, a: str, types: tuple[str, ...], al: _Aliases) -> str:
             f" (SELECT {t2}.res_type, {t2}.res_id FROM resource_current {t2} WHERE {inner2})"
         )
     if len(types) == 1:
-        return f"{a}.res_id IN (SELECT {r}.res_id FROM reference_index {r} WHERE {head} AND {target})"
+        more = "".join(f" AND {w}" for w in within(r)) if within else ""
+        return f"{a}.res_id IN (SELECT {r}.res_id FROM reference_index {r} WHERE {head} AND {target}{more})"
     return (
         f"({a}.res_type, {a}.res_id) IN (SELECT {r}.res_type, {r}.res_id FROM reference_index {r}"
         f" WHERE {head} AND {target})"
@@ -294,6 +301,19 @@ def _alternative_rank(table: str, alt: tuple[Test, ...]) -> int:
     return 50
 
 
+def _indexed(clause: AnyClause) -> bool:
+    """Whether a probe of ``clause`` reads only the row's type and id (not ``resource``)."""
+    return isinstance(clause, (Chain, Reverse)) or clause.table != "resource"
+
+
+def _nests(driver: AnyClause) -> bool:
+    """Whether the driver's subquery selects rows of the searched resource (its own
+    ``res_type``/``res_id``), so that probes can run on them inside it."""
+    if driver.negate or isinstance(driver, Reverse):
+        return False
+    return isinstance(driver, Chain) or driver.table != "resource"
+
+
 def _clauses(
     types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases, *, probe: bool = False
 ) -> list[str]:
@@ -306,6 +326,23 @@ def _clauses(
     # Only broad clauses (ranges): each as an IN list, intersected; probing every row of
     # the first one measured slower.
     broad = driver is not None and _rank(clauses[driver]) >= _BROAD
+    if driver is not None and not broad and _nests(clauses[driver]):
+        # The other index clauses probe the driver's own index rows inside its subquery
+        # (same type and id as the row): only the rows passing them are looked up in
+        # resource_current (a patient's observations of one code: 1 of ~20, not all).
+        inside = [c for i, c in enumerate(clauses) if i != driver and _indexed(c)]
+        outside = [c for i, c in enumerate(clauses) if i != driver and not _indexed(c)]
+        d = clauses[driver]
+
+        def within(x: str) -> list[str]:
+            return _clauses(types, tuple(inside), x, al, probe=True)
+
+        if isinstance(d, Chain):
+            first = _chain(d, a, types, al, within)
+        else:
+            assert isinstance(d, Clause)
+            first = _index_clause(d, a, types, al, within)
+        return [first, *_clauses(types, tuple(outside), a, al, probe=True)]
     for i, clause in enumerate(clauses):
         if probe or (i != driver and len(types) == 1 and not broad):
             if isinstance(clause, Chain):
