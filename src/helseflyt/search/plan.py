@@ -30,6 +30,7 @@ from helseflyt.errors import InvalidRequest
 from helseflyt.fhir.model import compartment
 from helseflyt.search.conditional import split_escaped, unescape
 from helseflyt.search.index import index, reference_parts
+from helseflyt.search.interval import interval_drivers
 from helseflyt.search.parse import Criterion, Include, ParsedSearch
 from helseflyt.search.registry import for_type
 from helseflyt.search.terminology import Terminology, subsumption_tests, value_set_tests
@@ -279,6 +280,7 @@ def build_query(
     # (the parser checked that every type defines it), so the first type's clauses serve.
     first = res_types[0]
     clauses = tuple(clause(c, base_url, terminology) for c in parsed.criteria[first])
+    clauses += interval_drivers(clauses)  # redundant: bounds narrow date ranges
     sort = []
     for code, desc in parsed.sort:
         p = for_type(first)[code]

@@ -33,7 +33,20 @@ from typing import Any, ClassVar
 
 from helseflyt.storage.base import ResourceVersion
 
-__all__ = ["OPS", "Chain", "Clause", "Cursor", "Reverse", "SearchQuery", "SearchResult", "SortKey", "Test"]
+__all__ = [
+    "LONG_SPAN",
+    "OPS",
+    "SPAN_BOUNDS",
+    "Chain",
+    "Clause",
+    "Cursor",
+    "Reverse",
+    "SearchQuery",
+    "SearchResult",
+    "SortKey",
+    "Test",
+    "span_class",
+]
 
 # "prefix": starts with value; "contains": has value inside; "in": one of value (a tuple);
 # "null" / "notnull": value ignored.
@@ -43,13 +56,31 @@ COLUMNS = {
     "resource": ("res_type", "res_id", "last_updated"),
     "token": ("system", "value"),
     "string": ("norm", "exact"),
-    "date": ("low", "high"),
+    "date": ("low", "high", "span"),
     "number": ("value", "system", "code"),
     "reference": ("target_type", "target_id", "url"),
     "uri": ("value",),
     # one row per element instance of a composite parameter (search/composite.py)
     "composite": ("system1", "value1", "system2", "value2", "number2", "low2", "high2", "number3"),
 }
+
+
+# A date row's ``span``: the class of the envelope ``[min low, max high]`` of all rows of
+# its resource and parameter: ``k`` if ``max high <= min low + SPAN_BOUNDS[k]``, else
+# ``len(SPAN_BOUNDS)`` ("long": open-ended or wide periods, few). A narrow interval search
+# reads, per class, only rows with ``low`` within its bound before the interval
+# (search/interval.py). The migrations 007_date_span.sql repeat these bounds.
+DAY = 86_400_000_000
+SPAN_BOUNDS = (DAY, 31 * DAY, 366 * DAY)
+LONG_SPAN = len(SPAN_BOUNDS)
+
+
+def span_class(low: int, high: int) -> int:
+    """The span class of an envelope ``[low, high]`` (epoch µs)."""
+    for k, bound in enumerate(SPAN_BOUNDS):
+        if high <= low + bound:
+            return k
+    return LONG_SPAN
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
 from helseflyt.storage.common import Clock, from_micros, index_rows, instant, splice, stamp, to_micros
-from helseflyt.storage.query import SearchQuery, SearchResult
+from helseflyt.storage.query import SearchQuery, SearchResult, span_class
 
 __all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
 
@@ -50,7 +50,7 @@ INSERT_TOKEN = "INSERT INTO token_index (res_type, res_id, param, system, value)
 INDEX_COLUMNS = {
     "token": ("param", "system", "value"),
     "string": ("param", "norm", "exact"),
-    "date": ("param", "low", "high"),
+    "date": ("param", "low", "high", "span"),  # span: written by _insert_index
     "number": ("param", "value", "system", "code"),
     "reference": ("param", "target_type", "target_id", "url"),
     "uri": ("param", "value"),
@@ -65,6 +65,18 @@ INDEX_COLUMNS = {
 # container (system: type, value: key) by which they are deleted with it.
 CONTAINED = "_contained"
 CONTAINER = "_container"
+
+
+def with_spans(rows: list[Row]) -> list[Row]:
+    """Date rows ``(res_type, res_id, param, low, high)`` with the span class of their
+    resource's and parameter's envelope appended (storage/query.py ``span_class``)."""
+    envelope: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for t, i, param, low, high in rows:
+        key = (t, i, param)
+        seen = envelope.get(key)
+        envelope[key] = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
+    spans = {key: span_class(*env) for key, env in envelope.items()}
+    return [(*row, spans[row[:3]]) for row in rows]
 
 
 def unfold_contained(by_table: dict[str, list[Row]]) -> None:
@@ -316,6 +328,8 @@ class SQLWriter(SQLReader):
     def _insert_index(self, by_table: dict[str, list[Row]]) -> None:
         """Rows ``(res_type, res_id, *values)`` per table (``token``, ``string``...)."""
         for table, these in by_table.items():
+            if table == "date":
+                these = with_spans(these)
             if table == "token":
                 self._insert_tokens(these)
             else:

@@ -163,6 +163,15 @@ def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases, 
     neg = "NOT " if clause.negate else ""
     x = al.new("x")
     if len(types) == 1:
+        if _spanned(clause):  # one index range scan per span class (an OR would scan all)
+            parts = []
+            for alt in clause.alternatives:
+                args.append(types[0])
+                param = _param(x, clause.param, args)
+                cond = _alternatives(x, Clause(clause.table, clause.param, (alt,)), args)
+                where = f"{x}.res_type = ? AND {param} AND {cond}"
+                parts.append(f"SELECT {x}.res_id FROM {clause.table}_index {x} WHERE {where}")
+            return f"{a}.res_id {neg}IN ({' UNION ALL '.join(parts)})"
         args.append(types[0])
         param = _param(x, clause.param, args)
         cond = _alternatives(x, clause, args)
@@ -280,10 +289,17 @@ def _rank(clause: AnyClause) -> int:
         return 45
     if not clause.alternatives:
         return 0  # matches nothing
+    if _spanned(clause):
+        return 35  # a narrow date interval (search/interval.py): after token codes
     return max(_alternative_rank(clause.table, alt) for alt in clause.alternatives)
 
 
 _BROAD = 50
+
+
+def _spanned(clause: Clause) -> bool:
+    """A bounded date interval driver (search/interval.py): each alternative one span class."""
+    return clause.table == "date" and all(any(t.column == "span" for t in alt) for alt in clause.alternatives)
 
 
 def _alternative_rank(table: str, alt: tuple[Test, ...]) -> int:

@@ -51,7 +51,7 @@ _CURRENT_TYPES = ["text", "text", "int4", "int8", "bool", "int8"]
 _TOKEN_TYPES = ["text"] * 5
 _INDEX_TYPES = {  # binary COPY types of the 002_search.sql tables (after res_type, res_id)
     "string": ["text"] * 3,
-    "date": ["text", "int8", "int8"],
+    "date": ["text", "int8", "int8", "int2"],
     "number": ["text", "float8", "text", "text"],
     "reference": ["text"] * 4,
     "uri": ["text"] * 2,

@@ -1,0 +1,103 @@
+"""Bounded date interval searches (search/interval.py): a narrow ge/lt pair, ap, gt/le
+pairs find long, open-ended and multi-valued periods exactly as before, on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from helseflyt.search.interval import interval_drivers
+from helseflyt.search.parse import ParsedSearch, parse
+from helseflyt.search.plan import build_query
+from helseflyt.storage.query import LONG_SPAN, Clause, span_class
+from helseflyt.storage.sql import with_spans
+from helseflyt.storage.sql_search import compile_search
+
+Put = Callable[[dict[str, Any]], dict[str, Any]]
+Ids = Callable[[str], list[str]]
+DAY = "date=ge2020-03-10&date=lt2020-03-11"
+
+
+def _enc(rid: str, period: dict[str, str]) -> dict[str, Any]:
+    encounter = {"resourceType": "Encounter", "id": rid, "status": "finished", "class": {"code": "AMB"}}
+    return encounter | {"period": period}
+
+
+@pytest.fixture
+def data(put: Put) -> None:
+    put(_enc("hour", {"start": "2020-03-10T10:00:00Z", "end": "2020-03-10T11:00:00Z"}))
+    put(_enc("before", {"start": "2020-03-09T10:00:00Z", "end": "2020-03-09T11:00:00Z"}))
+    put(_enc("after", {"start": "2020-03-11T00:00:00Z", "end": "2020-03-11T01:00:00Z"}))
+    put(_enc("week", {"start": "2020-03-05", "end": "2020-03-12"}))  # class 1
+    put(_enc("months", {"start": "2019-12-01", "end": "2020-03-11"}))  # class 2
+    put(_enc("years", {"start": "2015-01-01", "end": "2030-01-01"}))  # long
+    put(_enc("open", {"start": "2001-01-01"}))  # open-ended: long
+    put(_enc("unstarted", {"end": "2020-03-11"}))  # no start: long
+    put(_enc("old-open", {"end": "2001-01-01"}))  # long, does not overlap
+    # Goal.target.dueDate repeats: rows 1990 and 2030 (neither in the day) still match
+    # ge and lt, each by another row: the envelope is long.
+    put({
+        "resourceType": "Goal", "id": "two", "lifecycleStatus": "active",
+        "description": {"text": "x"}, "subject": {"reference": "Patient/p"},
+        "target": [{"dueDate": "1990-01-01"}, {"dueDate": "2030-01-01"}],
+    })  # fmt: skip
+    put({
+        "resourceType": "Goal", "id": "near", "lifecycleStatus": "active",
+        "description": {"text": "x"}, "subject": {"reference": "Patient/p"},
+        "target": [{"dueDate": "2020-03-09"}, {"dueDate": "2020-03-12"}],
+    })  # fmt: skip
+
+
+def test_one_day_range_finds_short_long_and_open_periods(ids: Ids, data: None) -> None:
+    assert ids(f"Encounter?{DAY}") == ["hour", "months", "open", "unstarted", "week", "years"]
+
+
+def test_other_narrow_intervals(ids: Ids, data: None) -> None:
+    assert ids("Encounter?date=gt2020-03-10&date=le2020-03-11") == [
+        "after", "months", "open", "unstarted", "week", "years",
+    ]  # fmt: skip
+    assert ids("Encounter?date=ge2020-03-10&date=le2020-03-10") == [
+        "hour", "months", "open", "unstarted", "week", "years",
+    ]  # fmt: skip
+    assert ids("Encounter?date=sa2020-03-10&date=eb2020-03-12") == ["after"]
+    # "empty" interval: a period reaching over both ends still meets both criteria
+    assert ids("Encounter?date=ge2020-03-11&date=lt2020-03-09") == ["open", "week", "years"]
+    assert "old-open" in ids("Encounter?date=lt2001-01-02")  # one-sided: no driver, as before
+
+
+def test_multi_valued_parameter_keeps_per_row_semantics(ids: Ids, data: None) -> None:
+    # each criterion may be met by a different row of the resource (search.html: ANDed)
+    assert ids("Goal?target-date=ge2020-03-10&target-date=lt2020-03-11") == ["near", "two"]
+    assert ids("Goal?target-date=ge2029-12-31&target-date=lt2030-01-02") == ["two"]
+
+
+def test_span_classes_of_envelopes() -> None:
+    day = 86_400_000_000
+    assert span_class(0, day - 1) == 0
+    assert span_class(0, 20 * day) == 1
+    assert span_class(0, 300 * day) == 2
+    assert span_class(-(2**62), 2**62) == LONG_SPAN
+    rows = [("Goal", "g", "target-date", 0, day - 1), ("Goal", "g", "target-date", 400 * day, 401 * day)]
+    assert [r[-1] for r in with_spans(rows)] == [LONG_SPAN, LONG_SPAN]  # the envelope, not the row
+    assert with_spans([("Encounter", "e", "date", 0, 5)]) == [("Encounter", "e", "date", 0, 5, 0)]
+
+
+def _parsed(query: str) -> ParsedSearch:
+    return parse([tuple(p.split("=", 1)) for p in query.split("&")], ["Encounter"])  # type: ignore[misc]
+
+
+def test_narrow_pair_gets_a_driver_wide_or_one_sided_not() -> None:
+    def drivers(query: str) -> tuple[Clause, ...]:
+        parsed = _parsed(query)
+        return interval_drivers(
+            build_query(parsed, ["Encounter"]).clauses[: len(parsed.criteria["Encounter"])]
+        )
+
+    assert len(drivers(DAY)) == 1
+    assert drivers("date=ge2020-01-01&date=lt2021-01-01") == ()  # a year: not narrow
+    assert drivers("date=ge2020-01-01") == ()
+    assert drivers("date=2020-03-10") == ()  # eq is an index range scan of its own
+    sql, _ = compile_search(build_query(_parsed(DAY), ["Encounter"]), "h.body")
+    assert sql.count("UNION ALL") == LONG_SPAN  # one range scan per span class
