@@ -170,8 +170,10 @@ def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases, 
                 param = _param(x, clause.param, args)
                 cond = _alternatives(x, Clause(clause.table, clause.param, (alt,)), args)
                 where = f"{x}.res_type = ? AND {param} AND {cond}"
-                parts.append(f"SELECT {x}.res_id FROM {clause.table}_index {x} WHERE {where}")
-            return f"{a}.res_id {neg}IN ({' UNION ALL '.join(parts)})"
+                parts.append(f"SELECT {x}.res_type, {x}.res_id FROM {clause.table}_index {x} WHERE {where}")
+            u = al.new("u")  # the other clauses probe the union's rows, as in the plain form
+            more = " WHERE " + " AND ".join(within(u)) if within else ""
+            return f"{a}.res_id {neg}IN (SELECT {u}.res_id FROM ({' UNION ALL '.join(parts)}) {u}{more})"
         args.append(types[0])
         param = _param(x, clause.param, args)
         cond = _alternatives(x, clause, args)
