@@ -11,6 +11,7 @@ import pytest
 from helseflyt.search.interval import interval_drivers
 from helseflyt.search.parse import ParsedSearch, parse
 from helseflyt.search.plan import build_query
+from helseflyt.storage.common import migrations, statements
 from helseflyt.storage.query import LONG_SPAN, Clause, span_class
 from helseflyt.storage.sql import with_spans
 from helseflyt.storage.sql_search import compile_search
@@ -71,6 +72,35 @@ def test_multi_valued_parameter_keeps_per_row_semantics(ids: Ids, data: None) ->
     # each criterion may be met by a different row of the resource (search.html: ANDed)
     assert ids("Goal?target-date=ge2020-03-10&target-date=lt2020-03-11") == ["near", "two"]
     assert ids("Goal?target-date=ge2029-12-31&target-date=lt2030-01-02") == ["two"]
+
+
+def _sql(store_url: str, backend: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on the test database beside the store (to replay a migration step)."""
+    if backend == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as conn:
+            return list(conn.execute(sql))
+    import psycopg
+
+    from helseflyt.storage.postgres.store import parse_url
+
+    conninfo, schema, _ = parse_url(store_url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        cur = conn.execute(sql.replace("%", "%%"))
+        return list(cur) if cur.description else []
+
+
+def test_migration_backfill_gives_the_writers_spans(data: None, store_url: str, backend: str) -> None:
+    rows = "SELECT res_type, res_id, param, low, high, span FROM date_index ORDER BY 1, 2, 3, 4, 5"
+    written = _sql(store_url, backend, rows)
+    assert {r[-1] for r in written} == {0, 1, 2, LONG_SPAN}
+    (migration,) = [sql for v, sql in migrations(f"helseflyt.storage.{backend}") if v == 7]
+    (update,) = [s for s in statements(migration) if s.startswith("UPDATE")]
+    _sql(store_url, backend, f"UPDATE date_index SET span = {LONG_SPAN}")  # as before migration 007
+    _sql(store_url, backend, update)
+    assert _sql(store_url, backend, rows) == written
 
 
 def test_span_classes_of_envelopes() -> None:
