@@ -1,3 +1,3 @@
--- PostgreSQL's 007 adds extended statistics on token_index (column combinations for the
+-- PostgreSQL's 008 adds extended statistics on token_index (column combinations for the
 -- planner). SQLite has no counterpart: its planner reads the index statistics of ANALYZE
 -- (sqlite_stat1) only. This file keeps the version numbers of both backends aligned.
