@@ -261,6 +261,10 @@ class PostgresStore:
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        # Searches are short: starting parallel workers (~5 ms) cost more than the
+        # statement itself (a one-day Encounter range at 1M: 14.4 ms with 2 workers,
+        # 2.3 ms without). A tenfold setup cost keeps parallel plans for big scans only.
+        conn.execute("SET parallel_setup_cost = 10000")
 
     @contextmanager
     def _session(self, begin: str) -> Iterator[_Conn]:
