@@ -77,7 +77,29 @@ class Database:
             self.url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
         else:
             self.schema = f"hf_bench_{uuid.uuid4().hex[:12]}"
-            self.url = f"{pg_url}{'&' if '?' in pg_url else '?'}schema={self.schema}"
+            # application_name tags the load's server backends (backend_cpu)
+            options = f"schema={self.schema}&application_name={self.schema}"
+            self.url = f"{pg_url}{'&' if '?' in pg_url else '?'}{options}"
+
+    def backend_cpu(self) -> float:
+        """CPU seconds of this database's PostgreSQL backends still connected (0 for
+        SQLite, or if the server's processes are not readable here: another machine)."""
+        if self.backend != "postgres":
+            return 0.0
+        import psycopg
+
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self.schema,)
+            ).fetchall()
+        total = 0.0
+        for (pid,) in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def drop(self) -> None:
         if self.backend == "postgres":
@@ -153,9 +175,12 @@ def run_bulk(db: Database, workers: int | None) -> dict[str, object]:
     from helseflyt.storage import open_store
 
     store = open_store(db.url, indexer=index)
-    cpu_before = time.process_time() + children_cpu()
+    own_before = time.process_time()
+    cpu_before = own_before + children_cpu()
     try:
         report = load(store, [SYNTHEA], progress=False, workers=workers)
+        cpu_writer = time.process_time() - own_before  # this process: reading, writing
+        backend = db.backend_cpu()  # PostgreSQL's backends: COPY, index inserts and builds
     finally:
         store.close()
     cpu = time.process_time() + children_cpu() - cpu_before  # this process and the workers
@@ -163,6 +188,8 @@ def run_bulk(db: Database, workers: int | None) -> dict[str, object]:
         "resources": report.resources,
         "seconds": report.seconds,
         "cpu": cpu,
+        "cpu_writer": cpu_writer,
+        "cpu_backend": backend,
         "errors": len(report.errors),
     }
 
@@ -204,6 +231,11 @@ def main() -> None:
                     f"{backend:9} {name:16} {res['resources']:>7,} resources {res['seconds']:7.2f} s "
                     f"{rate:>9,.0f}/s  target {target:,}/s {'ok' if rate >= target else 'MISSED'}"
                     f"  | CPU {res['cpu']:6.2f} s = {res['resources'] / res['cpu']:>7,.0f} resources/CPU-s"  # type: ignore[operator]
+                    + (
+                        f" (writer {res['cpu_writer']:.2f}, PostgreSQL backends {res['cpu_backend']:.2f})"
+                        if "cpu_writer" in res
+                        else ""
+                    )
                     + (f"  errors {res['errors']}" if res["errors"] else ""),
                     flush=True,
                 )

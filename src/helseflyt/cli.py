@@ -42,8 +42,7 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         try:
             return all(
-                ipaddress.ip_address(info[4][0]).is_loopback
-                for info in socket.getaddrinfo(host, None)
+                ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None)
             )
         except OSError:
             return False
@@ -145,6 +144,10 @@ def load(
     database: Database = None,
     data_dir: DataDir = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    defer_indexes: Annotated[
+        bool | None,
+        typer.Option(help="Build the search indexes once at the end (default: if the database is empty)."),
+    ] = None,
 ) -> None:
     """Bulk-load FHIR resources into the configured database, validating every one."""
     for path in paths:
@@ -160,7 +163,7 @@ def load(
         from helseflyt.search.custom import sync
 
         sync(store)  # custom SearchParameters in the store are indexed too
-        report = load_paths(store, paths, progress=progress)
+        report = load_paths(store, paths, progress=progress, defer_indexes=defer_indexes)
     finally:
         store.close()
     typer.echo(report.summary())

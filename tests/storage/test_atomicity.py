@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from tests.storage.child import die_inside
 
 from helseflyt.storage import HistoryQuery, Store, TokenCriterion
 
@@ -77,24 +75,6 @@ def test_exception_rolls_everything_back(store: Store) -> None:
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_killed_process_leaves_nothing(store: Store, store_url: str, how: str) -> None:
     seed(store)
-    with subprocess.Popen(
-        [sys.executable, "-c", CHILD, store_url, how],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as child:
-        try:
-            assert child.stdout is not None and child.stderr is not None
-            line = child.stdout.readline()
-            if line.strip() != "inside":
-                child.wait(timeout=30)
-                pytest.fail(f"child did not reach its transaction: {child.stderr.read()}")
-            if how == "sigkill":
-                os.kill(child.pid, signal.SIGKILL)
-            child.wait(timeout=30)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    assert child.returncode == (3 if how == "exit" else -signal.SIGKILL)
+    returncode = die_inside(CHILD, store_url, how, kill=how == "sigkill")
+    assert returncode == (3 if how == "exit" else -signal.SIGKILL)
     assert_untouched(store)

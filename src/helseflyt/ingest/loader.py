@@ -13,7 +13,8 @@ Pipeline (three stages, so that parsing, validation and writing overlap):
    the load. Consecutive ready units are written together, about
    ``GROUP_RESOURCES`` resources per storage transaction (see :class:`_Group`); if
    such a group fails, its units are retried one transaction each. If the store has a ``bulk()``
-   context manager (a backend's bulk-load mode), the load runs inside it.
+   context manager (a backend's bulk-load mode: deferred indexes, fewer checkpoints),
+   the load runs inside it.
 
 Nothing invalid is stored: every resource passes the validator before it is written.
 ``workers=0`` prepares in this process (simplest to debug).
@@ -66,11 +67,13 @@ def load(
     progress: bool = True,
     validate: Validate = default_validate,
     workers: int | None = None,
+    defer_indexes: bool | None = None,
 ) -> LoadReport:
     """Load Bundles, NDJSON files, folders and ``.tar.gz`` archives into ``store``.
 
     ``validate`` must be a module-level function when ``workers`` > 0 (it is sent to
-    the worker processes).
+    the worker processes). ``defer_indexes``: build the search indexes once at the end
+    (``None``: if the store holds no resource; see ``helseflyt.storage.bulk``).
     """
     report = LoadReport()
     paths = [Path(p) for p in paths]
@@ -82,14 +85,16 @@ def load(
     was_gc = gc.isenabled()
     gc.disable()
     bulk = getattr(store, "bulk", None)  # optional: a backend's bulk-load mode
+    mode = bulk(defer_indexes=defer_indexes) if bulk is not None else nullcontext(lambda: None)
     try:
-        with bulk() if bulk is not None else nullcontext(), _progress(progress, total_bytes) as advance:
+        with mode as restore_indexes, _progress(progress, total_bytes) as advance:
             group = _Group(store, validate, report, advance)
             for unit, size in _prepared(paths, validate, indexer, workers, report):
                 if unit.payload is not None or unit.items is not None:
                     group.add(unit, size)
                 else:
                     group.flush()  # a Bundle run as a plan may read what came before
+                    restore_indexes()  # and search (conditional operations): indexes first
                     _write(store, unit, validate, report)
                     advance(size, report.resources)
             group.flush()

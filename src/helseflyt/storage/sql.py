@@ -56,6 +56,7 @@ INDEX_COLUMNS = {
     "uri": ("param", "value"),
     "composite": ("param", "system1", "value1", "system2", "value2", "number2", "low2", "high2", "number3"),
 }
+INDEX_TABLES = [f"{table}_index" for table in INDEX_COLUMNS]
 
 
 # Contained resources (``_contained`` searches): the indexer's rows ``("@" + table, type,
@@ -100,6 +101,10 @@ class Connection(Protocol):
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
 
     def executemany(self, sql: str, rows: Iterable[Row]) -> None: ...
+
+    def run(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """A statement without result rows (DDL too)."""
+        ...
 
     def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
         """SQL after a column to test membership in ``values`` (one parameter, any length)."""
@@ -258,6 +263,7 @@ class SQLWriter(SQLReader):
         super().__init__(conn)
         self.indexer = indexer
         self.clock = clock
+        self.deferred = False  # the index tables' secondary indexes are dropped (bulk load)
 
     # -- dialect hooks -------------------------------------------------------------
 
@@ -306,8 +312,33 @@ class SQLWriter(SQLReader):
             )
         return [(kind, key) for kind, key in found]
 
+    def _index_definitions(self) -> list[Row]:
+        """``(name, CREATE INDEX statement)`` of the non-unique indexes of the index tables."""
+        raise NotImplementedError
+
+    def defer_indexes(self) -> None:
+        """Drop the secondary indexes of the index tables, recording in ``deferred_index``
+        how to recreate them (one transaction: this one); see ``restore_indexes``."""
+        definitions = self._index_definitions()
+        self.conn.executemany("INSERT INTO deferred_index (name, definition) VALUES (?, ?)", definitions)
+        for name, _ in definitions:
+            self.conn.run(f"DROP INDEX {name}")
+        self.deferred = True
+
+    def restore_indexes(self) -> int:
+        """Recreate the indexes ``defer_indexes`` dropped (a sorted build each); how many."""
+        rows = self.conn.query("SELECT name, definition FROM deferred_index ORDER BY name")
+        for _, definition in rows:
+            self.conn.run(definition)
+        if rows:
+            self.conn.run("DELETE FROM deferred_index")
+        self.deferred = False
+        return len(rows)
+
     def _delete_index(self, keys: list[Key]) -> None:
         """Remove the resources' rows (and their contained resources') from every index table."""
+        if self.deferred:  # an update during a deferred load: no full scans per key
+            self.restore_indexes()
         keys = keys + self._contained_keys(keys)
         self._delete_tokens(keys)
         for table in INDEX_COLUMNS:

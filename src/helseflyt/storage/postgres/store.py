@@ -26,7 +26,7 @@ Concurrency invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,8 +36,9 @@ from psycopg import errors, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, VersionConflict
+from helseflyt.storage.bulk import deferring, restore_on_open
 from helseflyt.storage.common import Clock, migrations, utc_now
-from helseflyt.storage.sql import INDEX_COLUMNS, VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
+from helseflyt.storage.sql import INDEX_COLUMNS, INDEX_TABLES, VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
 
 __all__ = ["PostgresStore"]
 
@@ -151,6 +152,15 @@ class _Transaction(SQLWriter):
             found = self._one(text, (type, id))  # created meanwhile by the lock's holder?
         return found
 
+    def _index_definitions(self) -> list[Row]:
+        return self.conn.query(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x"
+            " JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+            " WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(?::text[])"
+            " AND NOT x.indisunique ORDER BY i.relname",
+            (INDEX_TABLES,),
+        )
+
     def _lock_absent(self, type: str, id: str) -> None:
         key = f"{self.store.schema}\x1f{type}/{id}"
         self.conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
@@ -234,6 +244,7 @@ class PostgresStore:
         conninfo, self.schema, pool_size = parse_url(url)
         self.indexer = indexer
         self.clock = clock
+        self.deferred = False  # see helseflyt.storage.bulk
         self._pool = ConnectionPool(
             conninfo,
             kwargs={"autocommit": True},
@@ -297,6 +308,7 @@ class PostgresStore:
                 " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             done = {r[0] for r in conn.query("SELECT version FROM schema_migrations")}
+            restore_on_open(_Transaction(conn, None, self.clock, self), done)
             for version, script in migrations("helseflyt.storage.postgres"):
                 if version not in done:
                     conn.raw.execute(script.encode())
@@ -315,7 +327,17 @@ class PostgresStore:
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
         with self._session("BEGIN") as conn:
-            yield _Transaction(conn, self.indexer, self.clock, self)
+            tx = _Transaction(conn, self.indexer, self.clock, self)
+            tx.deferred = self.deferred
+            yield tx
+        self.deferred = tx.deferred  # committed
+
+    @contextmanager
+    def bulk(self, *, defer_indexes: bool | None = None) -> Iterator[Callable[[], None]]:
+        """A bulk load: indexes deferred (``helseflyt.storage.bulk``; ``None``: if the
+        store is empty). Yields a function that rebuilds deferred indexes now."""
+        with deferring(self, defer_indexes) as restore:
+            yield restore
 
     def close(self) -> None:
         self._pool.close()

@@ -15,14 +15,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from helseflyt.storage.base import Indexer, StorageError
+from helseflyt.storage.bulk import deferring, restore_on_open
 from helseflyt.storage.common import Clock, migrations, statements, utc_now
-from helseflyt.storage.sql import SQLReader, SQLWriter
+from helseflyt.storage.sql import INDEX_TABLES, SQLReader, SQLWriter
 
 # WAL pages between automatic checkpoints (SQLite's default is 1,000). A checkpoint
 # copies the WAL's pages into the database and syncs both; fewer, larger checkpoints
@@ -48,6 +49,12 @@ class _Conn:
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite query failed: {exc}") from exc
 
+    def run(self, sql: str, args: Sequence[Any] = ()) -> None:
+        try:
+            self.raw.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite write failed: {exc}") from exc
+
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         try:
             self.raw.executemany(sql, rows)
@@ -65,6 +72,14 @@ class _Transaction(SQLWriter):
         # Safe: the writer holds SQLite's write lock, across processes too.
         top = self.conn.query("SELECT coalesce(max(seq), 0) FROM resource_history")[0][0]
         return list(range(top + 1, top + 1 + n))
+
+    def _index_definitions(self) -> list[tuple[Any, ...]]:
+        member, tables = self.conn.in_list(INDEX_TABLES)
+        return self.conn.query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            f" AND sql NOT LIKE 'CREATE UNIQUE%' AND tbl_name {member} ORDER BY name",
+            (tables,),
+        )
 
 
 def _enable_wal(conn: sqlite3.Connection, attempts: int = 200) -> None:
@@ -103,6 +118,7 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._writer = self._connect()
+        self.deferred = False  # see helseflyt.storage.bulk
         self._migrate()
 
     def _connect(self, cache_kib: int = _CACHE_KIB) -> sqlite3.Connection:
@@ -148,6 +164,7 @@ class SQLiteStore:
                 " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            restore_on_open(_Transaction(_Conn(conn), None, self.clock), done)
             for version, sql in migrations("helseflyt.storage.sqlite"):
                 if version in done:
                     continue
@@ -190,13 +207,23 @@ class SQLiteStore:
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
         with self._write() as conn:
-            yield _Transaction(_Conn(conn), self.indexer, self.clock)
+            tx = _Transaction(_Conn(conn), self.indexer, self.clock)
+            tx.deferred = self.deferred
+            yield tx
+        self.deferred = tx.deferred  # committed
 
     @contextmanager
-    def bulk(self) -> Iterator[None]:
-        """A bulk load: the WAL is checkpointed rarely while it runs (each checkpoint
+    def bulk(self, *, defer_indexes: bool | None = None) -> Iterator[Callable[[], None]]:
+        """A bulk load: indexes deferred (``helseflyt.storage.bulk``; ``None``: if the
+        store is empty) and the WAL checkpointed rarely while it runs (each checkpoint
         syncs to disk), then completely at the end, synced: once ``bulk`` returns the
-        whole load survives power loss too."""
+        whole load survives power loss too. Yields a function that rebuilds deferred
+        indexes now."""
+        with self._checkpoints(), deferring(self, defer_indexes) as restore:
+            yield restore
+
+    @contextmanager
+    def _checkpoints(self) -> Iterator[None]:
         with self._write_lock:
             self._writer.execute(f"PRAGMA wal_autocheckpoint = {_BULK_CHECKPOINT}")
         try:

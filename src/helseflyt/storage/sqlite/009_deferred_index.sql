@@ -1,0 +1,8 @@
+-- Secondary indexes of the search-index tables dropped for a bulk load (storage/sql.py
+-- defer_indexes), with the statement that recreates each. Dropping and recording happen
+-- in one transaction; the load's end, or the next open of the store after a crash,
+-- recreates every index listed here and empties the table (docs/transactions.md).
+CREATE TABLE deferred_index (
+  name       TEXT PRIMARY KEY,
+  definition TEXT NOT NULL
+);
