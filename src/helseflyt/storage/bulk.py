@@ -25,6 +25,11 @@ class DeferringStore(Protocol):
 
     def transaction(self) -> AbstractContextManager[SQLWriter]: ...
 
+    def rebuild_deferred(self) -> None:
+        """Rebuild the deferred indexes at the end of a load, as fast as the backend can
+        (``restore_indexes`` in one transaction, or several at once)."""
+        ...
+
 
 def is_empty(store: DeferringStore) -> bool:
     """No resource stored (not even a deleted one)."""
@@ -52,7 +57,9 @@ def deferring(store: DeferringStore, defer: bool | None) -> Iterator[Callable[[]
     try:
         yield restore
     finally:
-        restore()
+        if store.deferred:
+            store.rebuild_deferred()
+        restore()  # whatever is left
 
 
 MIGRATION = 9  # the migration that creates deferred_index (009_deferred_index.sql)

@@ -325,14 +325,15 @@ class SQLWriter(SQLReader):
             self.conn.run(f"DROP INDEX {name}")
         self.deferred = True
 
-    def restore_indexes(self) -> int:
-        """Recreate the indexes ``defer_indexes`` dropped (a sorted build each); how many."""
+    def restore_indexes(self, names: Sequence[str] | None = None) -> int:
+        """Recreate the indexes ``defer_indexes`` dropped (a sorted build each), or only
+        those of ``names``; how many."""
         rows = self.conn.query("SELECT name, definition FROM deferred_index ORDER BY name")
-        for _, definition in rows:
+        rows = [row for row in rows if names is None or row[0] in names]
+        for name, definition in rows:
             self.conn.run(definition)
-        if rows:
-            self.conn.run("DELETE FROM deferred_index")
-        self.deferred = False
+            self.conn.run("DELETE FROM deferred_index WHERE name = ?", (name,))
+        self.deferred = names is not None and bool(self.conn.query("SELECT 1 FROM deferred_index LIMIT 1"))
         return len(rows)
 
     def _delete_index(self, keys: list[Key]) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -45,6 +46,7 @@ __all__ = ["PostgresStore"]
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _OUR_OPTIONS = ("schema", "pool_size")
 _COPY_FROM = 16  # rows from which COPY / unnest beat executemany
+_BUILDERS = 2  # connections rebuilding deferred indexes at once (one core each)
 _CONFLICTS = (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected)
 
 _HISTORY_TYPES = ["int8", "text", "text", "int4", "int8", "bool", "bytea"]
@@ -338,6 +340,25 @@ class PostgresStore:
         store is empty). Yields a function that rebuilds deferred indexes now."""
         with deferring(self, defer_indexes) as restore:
             yield restore
+
+    def rebuild_deferred(self) -> None:
+        """One transaction per index on ``_BUILDERS`` connections at once: a backend
+        builds one index on one core. Largest tables first, so the builders end together."""
+        with self.reader() as r:
+            names = [
+                name
+                for (name,) in r.conn.query(
+                    "SELECT name FROM deferred_index ORDER BY"
+                    " pg_relation_size(substring(definition from ' ON (\\S+) ')::regclass) DESC, name"
+                )
+            ]
+
+        def build(name: str) -> None:
+            with self.transaction() as tx:
+                tx.restore_indexes([name])
+
+        with ThreadPoolExecutor(_BUILDERS) as pool:
+            list(pool.map(build, names))
 
     def close(self) -> None:
         self._pool.close()

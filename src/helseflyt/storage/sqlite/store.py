@@ -222,6 +222,10 @@ class SQLiteStore:
         with self._checkpoints(), deferring(self, defer_indexes) as restore:
             yield restore
 
+    def rebuild_deferred(self) -> None:
+        with self.transaction() as tx:  # one writer: one index after the other
+            tx.restore_indexes()
+
     @contextmanager
     def _checkpoints(self) -> Iterator[None]:
         with self._write_lock:
