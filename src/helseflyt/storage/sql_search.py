@@ -70,7 +70,7 @@ class _Aliases:
     n: int = 0
     args: list[Any] = field(default_factory=list)
     access: Any = None  # access control (storage/sql_access.py), ANDed by _match
-    # access control may pick where a page's rows come from (not for counts: PostgreSQL's
+    # access control may pick where a page's rows come from (counts: SQLite only; PostgreSQL's
     # generic plan of such a count probes every compartment row first, measured slower)
     drive: bool = True
 
@@ -388,6 +388,12 @@ def _access(a: str, types: tuple[str, ...] | None, al: _Aliases, *, drive: bool 
     return [predicate(al.access, a, types, al.args, drive=drive)]
 
 
+def _drives(access: Any, types: tuple[str, ...]) -> bool:
+    from helseflyt.storage.sql_access import drives
+
+    return drives(access, types)
+
+
 def _match(
     types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases, *, probe: bool = False
 ) -> list[str]:
@@ -395,7 +401,9 @@ def _match(
     where = [_types(a, types, al.args), f"NOT {a}.deleted"]
     # no selective clause of its own: access control may pick where the rows come from
     drive = al.drive and not probe and len(types) == 1 and all(_rank(c) >= _BROAD for c in clauses)
-    return where + _clauses(types, clauses, a, al, probe=probe) + _access(a, types, al, drive=drive)
+    # on SQLite the compartment rows drive only when the clauses offer no IN list of their own
+    lead = drive and al.access is not None and not al.access.postgres and _drives(al.access, types)
+    return where + _clauses(types, clauses, a, al, probe=probe or lead) + _access(a, types, al, drive=drive)
 
 
 def _matches(query: SearchQuery, al: _Aliases) -> str:
@@ -545,7 +553,7 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
 
 
 def compile_count(query: SearchQuery) -> tuple[str, list[Any]]:
-    al = _Aliases(access=query.access, drive=False)
+    al = _Aliases(access=query.access, drive=query.access is not None and not query.access.postgres)
     if query.contained != "false":
         return f"SELECT count(*) FROM ({_matches(query, al)}) m", al.args
     where = _match(query.types, query.clauses, "c", al)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from helseflyt.storage.access.filter import LINKS, LOCK_OPENING, PUBLIC_TYPES, AccessFilter
 from helseflyt.storage.access.guard import Denied, GuardedReader, GuardedStore, GuardedTransaction
-from helseflyt.storage.access.predicate import _practitioner_sets, predicate
+from helseflyt.storage.access.predicate import _practitioner_sets, drives, predicate
 from helseflyt.storage.access.queries import (
     active_grants,
     care_patients,
@@ -39,6 +39,7 @@ __all__ = [
     "active_grants",
     "care_patients",
     "controls",
+    "drives",
     "insert_grants",
     "own_records",
     "patients_of",

@@ -102,6 +102,17 @@ def predicate(
     return q.finish(text, args)
 
 
+def drives(f: AccessFilter, types: Sequence[str]) -> bool:
+    """Whether ``predicate(f, ..., types, drive=True)`` can start from the allowed
+    patients' compartments (a practitioner with known sets, at most
+    :data:`SMALL_ALLOWED` allowed patients, one patient-linked type): the query's own
+    clauses then only probe the rows it yields."""
+    if len(types) != 1 or types[0] not in LINKS:
+        return False
+    sets = _practitioner_sets(f)
+    return sets is not None and 0 < len(sets[0]) <= SMALL_ALLOWED
+
+
 def _practitioner_sets(f: AccessFilter) -> tuple[list[str], set[str]] | None:
     """For a practitioner whose every patient-level set is known: the patients whose data
     they may see (a basis, no reservation, no blokkering of them) and those whose sperret
