@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The bulk-load workers' output and CPU on the Synthea sample, in one process.
+
+    python bench/worker_bench.py [--rounds N] [--digest] [--profile]
+
+Runs :func:`helseflyt.ingest.prepare.prepare` (parse, plan, rewrite, validate,
+serialise, index with the stores' indexer) on every document of the sample, with
+server ids drawn from a counter instead of ``uuid4`` so that the output is
+reproducible, and prints the worker CPU per resource (best of ``--rounds``).
+
+``--digest`` prints SHA-256 digests of everything the workers hand the writer: the
+stored bytes (head and tail) and the index rows of each resource, in order (and the
+size of the pickled units). Two trees that print the same digests give the writer
+equal input, so they store identical bodies and index rows. ``--profile`` prints a cProfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import os
+import pickle
+import pstats
+import sys
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("HELSEFLYT_SHARED", ROOT.parent / "shared"))
+SAMPLE = SHARED / "data" / "synthea-r4-sample.tar.gz"
+
+from helseflyt.ingest import prepare as prep  # noqa: E402
+from helseflyt.ingest.sources import Document  # noqa: E402
+from helseflyt.search.index import index  # noqa: E402
+
+
+def documents() -> list[Document]:
+    out = []
+    with tarfile.open(SAMPLE, "r|gz") as tar:
+        for m in tar:
+            if m.isfile() and m.name.endswith(".json"):
+                f = tar.extractfile(m)
+                assert f is not None
+                out.append(Document(m.name, f.read()))
+    return out
+
+
+def run(docs: list[Document]) -> list[prep.Prepared]:
+    counter = iter(range(1, 1 << 62))
+    prep.new_id = lambda: str(uuid.UUID(int=next(counter)))  # type: ignore[assignment]
+    return [prep.prepare(d, indexer=index) for d in docs]
+
+
+def digests(units: list[prep.Prepared]) -> dict[str, str]:
+    body, rows = hashlib.sha256(), hashlib.sha256()
+    n = pickled = 0
+    for u in units:
+        assert not u.errors and u.items is not None, (u.source, u.errors)
+        pickled += len(pickle.dumps(u, protocol=pickle.HIGHEST_PROTOCOL))
+        for t, i, s in u.items:
+            n += 1
+            body.update(repr((t, i, s.head, s.tail)).encode())  # type: ignore[union-attr]
+            rows.update(repr((t, i, s.index)).encode())  # type: ignore[union-attr]
+    return {
+        "resources": str(n),
+        "bodies": body.hexdigest(),
+        "rows": rows.hexdigest(),
+        "pickled bytes": str(pickled),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--digest", action="store_true")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    docs = documents()
+    units = run(docs)  # warm-up: packages, compiled plans
+    n = sum(u.count for u in units)
+    if args.digest:
+        for k, v in digests(units).items():
+            print(f"{k}: {v}")
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.runcall(run, docs)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+        return
+    best = float("inf")
+    for _ in range(args.rounds):
+        t0 = time.process_time()
+        run(docs)
+        best = min(best, time.process_time() - t0)
+    print(f"worker CPU: {best:.2f} s for {n} resources = {best / n * 1e6:.0f} us/resource")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
