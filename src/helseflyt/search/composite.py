@@ -103,11 +103,23 @@ def _items(expression: str, node: Any, resource: dict[str, Any], res_type: str, 
 class CompositeRows:
     """Rows of the composites of one resource type that share an expression."""
 
-    __slots__ = ("params", "res_type")
+    __slots__ = ("params", "res_type", "shapes")
 
     def __init__(self, res_type: str, params: tuple[SearchParam, ...]) -> None:
         self.res_type = res_type
         self.params = params
+        # per composite: its row head, padding and (slot, kind, expression, table, pack)s
+        self.shapes = tuple(
+            (
+                ("composite", p.code),
+                (None,) * (8 - sum(_WIDTH[: len(p.components)])),
+                tuple(
+                    (slot, kind, e, _TABLE.get(kind), _PACK.get((slot, kind)))
+                    for slot, (kind, e) in enumerate(p.components)
+                ),
+            )
+            for p in params
+        )
 
     def __call__(
         self, resource: dict[str, Any], nodes: list[Any], out: list[IndexRow], *, engine: bool = False
@@ -116,9 +128,9 @@ class CompositeRows:
 
         for node in nodes:
             seen: dict[tuple[int, str, str], list[tuple[Any, ...]]] = {}
-            for p in self.params:
+            for head, pad, components in self.shapes:
                 parts = []
-                for slot, (kind, expression) in enumerate(p.components):
+                for slot, kind, expression, table, pack in components:
                     key = (slot, kind, expression)
                     values = seen.get(key)
                     if values is None:
@@ -131,14 +143,11 @@ class CompositeRows:
                             rows: list[IndexRow] = []
                             for item in items:
                                 convert(kind, "", item, rows)
-                            table, pack = _TABLE[kind], _PACK[(slot, kind)]
                             values += [pack(r) for r in rows if r[0] == table and r[1] == ""]
                     if not values:
                         break
                     parts.append(values)
                 else:
-                    head = ("composite", p.code)
-                    pad = (None,) * (8 - sum(_WIDTH[: len(parts)]))
                     for combo in product(*parts):
                         out.append(head + sum(combo, ()) + pad)
 

@@ -52,6 +52,7 @@ _STEP = re.compile(
 _HEAD = re.compile(rf"^(?:\((?P<inner>[^()]*?) as (?P<optype>{_TYPE})\)|(?P<plain>[^()]*?(?=\.|$)))")
 _ROOT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*")
 _ABSTRACT = ("Resource", "DomainResource")
+_UNSET: Any = object()
 
 
 _CHILD: dict[tuple[str | None, str], str | None] = {}
@@ -97,9 +98,14 @@ def _root_keys(res_type: str, steps: list[Step]) -> frozenset[str] | None:
     first = steps[0] if steps else None
     name = getattr(first, "member_name", None)
     if name is not None:
+        # a choice element then as/ofType(T) (``value.ofType(Quantity)``): only the
+        # choice keys of type T can give items (the type is the key's, not the value's)
+        as_type = getattr(steps[1], "as_type", None) if len(steps) > 1 else None
         keys = {name, "_" + name}
-        for key, ukey, _ in _choices_of(res_type, name) or ():
-            keys.update((key, ukey))
+        for key, ukey, ctype in _choices_of(res_type, name) or ():
+            typed = Node(None, None, None, None, None, ctype)
+            if as_type is None or matches_type(typed, as_type, exact=True):
+                keys.update((key, ukey))
         return frozenset(keys)
     if getattr(first, "extension_url", None) is not None:
         return frozenset(("extension",))
@@ -110,6 +116,8 @@ def _member(name: str) -> Step:
     uname = "_" + name
     maybe_choice = any(c.isupper() for c in name)
 
+    typed: dict[str | None, str | None] = {}  # parent type -> child type, if not abstract
+
     def member(items: list[Item]) -> list[Item]:
         out: list[Item] = []
         for d, t in items:
@@ -119,7 +127,19 @@ def _member(name: str) -> Step:
             if value is not None:
                 if maybe_choice and _is_choice_key(Node(d, None, None, None, None, t or ""), name):
                     raise FHIRPathError(f"'{name}' is the JSON name of a choice element", "semantic")
-                _expand(value, t, name, out, None)
+                ct = typed.get(t, _UNSET)
+                if ct is _UNSET:
+                    ct = _child_type(t, name)
+                    ct = typed[t] = None if ct is None or ct in _ABSTRACT else ct
+                if ct is None:  # the value's resourceType decides
+                    _expand(value, t, name, out, None)
+                elif value.__class__ is list:
+                    for v in value:
+                        if v is None:
+                            raise Slow  # an element with only its _key companion
+                        out.append((v, ct))
+                else:
+                    out.append((value, ct))
                 continue
             if uname in d:
                 raise Slow
@@ -151,6 +171,7 @@ def _as(type_name: str, function: str | None) -> Step:
             if matches_type(Node(v, None, None, None, None, t or ""), type_name, exact=True)
         ]
 
+    as_.as_type = type_name  # type: ignore[attr-defined]
     return as_
 
 
@@ -245,6 +266,45 @@ def _path(res_type: str, text: str) -> list[Step] | None:
     return steps
 
 
+def _walk(res_type: str, steps: tuple[Step, ...]) -> Callable[[dict[str, Any]], list[Item]]:
+    """The items of one alternative for a ``res_type`` resource."""
+    name = getattr(steps[0], "member_name", None) if steps else None
+    first = _root(res_type, name, steps[0]) if name is not None else None
+    rest = steps[1:] if first is not None else steps
+
+    def walk(resource: dict[str, Any]) -> list[Item]:
+        items: list[Item] = first(resource) if first is not None else [(resource, res_type)]
+        for step in rest:
+            if not items:
+                return items
+            items = step(items)
+        return items
+
+    return walk
+
+
+def _root(res_type: str, name: str, step: Step) -> Callable[[dict[str, Any]], list[Item]] | None:
+    """``step`` (member ``name``) on the resource itself, whose type is known: the
+    common cases without the generic step's per-item lookups; the rest through it."""
+    t = _child_type(res_type, name)
+    choices = _choices_of(res_type, name)
+    if t is None or t in _ABSTRACT or any(c.isupper() for c in name) or choices is None:
+        return None
+    uname = "_" + name
+
+    def root(resource: dict[str, Any]) -> list[Item]:
+        value = resource.get(name)
+        if value is None:
+            return step([(resource, res_type)]) if choices or uname in resource else []
+        if value.__class__ is list:
+            if None in value:
+                raise Slow  # an element with only its _key companion
+            return [(v, t) for v in value]
+        return [(value, t)]
+
+    return root
+
+
 class Fast:
     """A compiled walk: ``evaluate(resource)``; ``trigger`` holds the top-level keys of
     which a resource must have one for the result to be non-empty (None: unknown)."""
@@ -272,16 +332,20 @@ def compile_fast(res_type: str, expression: str) -> Fast | None:
     if not alternatives:
         return None
 
-    def evaluate(resource: dict[str, Any]) -> list[Any]:
-        found: list[Item] = []
-        for steps in alternatives:
-            items: list[Item] = [(resource, res_type)]
-            for step in steps:
-                items = step(items)
-                if not items:
-                    break
-            found += items
-        return [Node(v, None, None, None, None, t or "") for v, t in found]
+    walks = tuple(_walk(res_type, steps) for steps in alternatives)
+    if len(walks) == 1:
+        (walk,) = walks
+
+        def evaluate(resource: dict[str, Any]) -> list[Any]:
+            return [Node(v, None, None, None, None, t or "") for v, t in walk(resource)]
+
+    else:
+
+        def evaluate(resource: dict[str, Any]) -> list[Any]:
+            found: list[Item] = []
+            for walk in walks:
+                found += walk(resource)
+            return [Node(v, None, None, None, None, t or "") for v, t in found]
 
     trigger: set[str] | None = set()
     for steps in alternatives:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from helseflyt.fhir.fhirpath import FHIRPathError, FPDateTime, Node, Quantity
@@ -217,6 +217,7 @@ def _number(param: str, node: Any, only: str | None, out: list[IndexRow]) -> Non
 # -- reference -----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)  # a Bundle names its patient and encounters many times
 def reference_parts(ref: str) -> tuple[str | None, str | None, str | None]:
     """``(type, id, url)`` of a reference: relative ``Type/id[/_history/v]`` gives type
     and id; an absolute or canonical URL gives the URL without version."""
