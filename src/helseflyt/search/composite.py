@@ -94,7 +94,7 @@ def _items(expression: str, node: Any, resource: dict[str, Any], res_type: str, 
     fast = _fast(node_type, expression) if value.__class__ is dict and not engine else None
     if fast is not None:
         try:
-            return fast.evaluate(value)
+            return fast.items(value)  # (value, type) pairs, as the indexer's converters take
         except Slow:
             pass
     return fhirpath.compile(expression).evaluate_nodes(node)
@@ -127,6 +127,8 @@ class CompositeRows:
         from helseflyt.search.index import convert
 
         for node in nodes:
+            if node.__class__ is tuple:  # (value, type) from the indexer's fast path
+                node = Node(node[0], None, None, None, None, node[1] or "")
             seen: dict[tuple[int, str, str], list[tuple[Any, ...]]] = {}
             for head, pad, components in self.shapes:
                 parts = []

@@ -117,6 +117,7 @@ def _member(name: str) -> Step:
     maybe_choice = any(c.isupper() for c in name)
 
     typed: dict[str | None, str | None] = {}  # parent type -> child type, if not abstract
+    choices_of: dict[str | None, Any] = {}  # parent type -> its choices named ``name``
 
     def member(items: list[Item]) -> list[Item]:
         out: list[Item] = []
@@ -143,7 +144,9 @@ def _member(name: str) -> Step:
                 continue
             if uname in d:
                 raise Slow
-            choices = _choices_of(t, name)
+            choices = choices_of.get(t, _UNSET)
+            if choices is _UNSET:
+                choices = choices_of[t] = _choices_of(t, name)
             if choices is None:
                 raise Slow  # no model
             for key, ukey, ctype in choices:
@@ -306,15 +309,21 @@ def _root(res_type: str, name: str, step: Step) -> Callable[[dict[str, Any]], li
 
 
 class Fast:
-    """A compiled walk: ``evaluate(resource)``; ``trigger`` holds the top-level keys of
-    which a resource must have one for the result to be non-empty (None: unknown)."""
+    """A compiled walk: ``evaluate(resource)`` gives the engine's nodes, ``items(resource)``
+    the same as ``(value, FHIR type or None)`` pairs (the indexer's form: no node
+    objects); ``trigger`` holds the top-level keys of which a resource must have one for
+    the result to be non-empty (None: unknown)."""
 
-    __slots__ = ("evaluate", "trigger")
+    __slots__ = ("evaluate", "items", "trigger")
 
     def __init__(
-        self, evaluate: Callable[[dict[str, Any]], list[Any]], trigger: frozenset[str] | None
+        self,
+        evaluate: Callable[[dict[str, Any]], list[Any]],
+        items: Callable[[dict[str, Any]], list[Item]],
+        trigger: frozenset[str] | None,
     ) -> None:
         self.evaluate = evaluate
+        self.items = items
         self.trigger = trigger
 
 
@@ -334,18 +343,17 @@ def compile_fast(res_type: str, expression: str) -> Fast | None:
 
     walks = tuple(_walk(res_type, steps) for steps in alternatives)
     if len(walks) == 1:
-        (walk,) = walks
-
-        def evaluate(resource: dict[str, Any]) -> list[Any]:
-            return [Node(v, None, None, None, None, t or "") for v, t in walk(resource)]
-
+        (items,) = walks
     else:
 
-        def evaluate(resource: dict[str, Any]) -> list[Any]:
+        def items(resource: dict[str, Any]) -> list[Item]:
             found: list[Item] = []
             for walk in walks:
                 found += walk(resource)
-            return [Node(v, None, None, None, None, t or "") for v, t in found]
+            return found
+
+    def evaluate(resource: dict[str, Any]) -> list[Any]:
+        return [Node(v, None, None, None, None, t or "") for v, t in items(resource)]
 
     trigger: set[str] | None = set()
     for steps in alternatives:
@@ -354,4 +362,4 @@ def compile_fast(res_type: str, expression: str) -> Fast | None:
             trigger = None
         else:
             trigger |= keys
-    return Fast(evaluate, frozenset(trigger) if trigger is not None else None)
+    return Fast(evaluate, items, frozenset(trigger) if trigger is not None else None)

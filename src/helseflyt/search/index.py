@@ -45,7 +45,11 @@ Emit = Callable[[str, Any, str | None, list[IndexRow]], None]
 
 
 def _type_of(node: Any) -> str:
-    if node.__class__ is Node:
+    if node.__class__ is tuple:  # (value, type) from the fast path
+        value, t = node
+        if t:
+            return t
+    elif node.__class__ is Node:
         try:
             t = node.type
         except Exception:  # noqa: BLE001 - type lookup must never break a write
@@ -78,15 +82,18 @@ def _type_of(node: Any) -> str:
 
 
 def _value(node: Any) -> Any:
-    return node.value if node.__class__ is Node else node
+    cls = node.__class__
+    return node[0] if cls is tuple else node.value if cls is Node else node
 
 
 # -- token ---------------------------------------------------------------------------
 
 
 def _token(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
-    v = _value(node)
-    t = _type_of(node)
+    if node.__class__ is tuple and node[1]:  # (value, type) from the fast path
+        v, t = node
+    else:
+        v, t = _value(node), _type_of(node)
     if t == "CodeableConcept":
         for c in v.get("coding") or ():
             _coding(param, c, out)
@@ -340,7 +347,7 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
                 if fast.trigger is not None and fast.trigger.isdisjoint(keys):
                     continue
                 try:
-                    nodes = fast.evaluate(resource)
+                    nodes = fast.items(resource)  # (value, type) pairs: see _value, _type_of
                 except Slow:
                     nodes = compiled.evaluate_nodes(resource)
             else:
