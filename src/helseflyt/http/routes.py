@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from helseflyt.errors import FhirError, InvalidRequest, NotFound, NotSupported
 from helseflyt.http.media import Format, body_kind, negotiate
+from helseflyt.http.offload import run_sync
 from helseflyt.http.responses import error_response, outcome_response, parse_http_date, prefer_return, render
 from helseflyt.interactions import conditional, create, delete, history, patch, read, search, update, vread
 from helseflyt.interactions.body import parse_json
@@ -31,7 +31,7 @@ FHIR_BASE = "/fhir"
 
 def context(request: Request) -> Context:
     state = request.app.state
-    base = state.settings.base_url or f"{str(request.base_url).rstrip('/')}{FHIR_BASE}"
+    base = state.settings.base_url or _request_base(request)
     principal = getattr(request.state, "principal", None)  # set by helseflyt.access.middleware
     store = state.store
     _refresh_search_parameters(request)
@@ -50,6 +50,23 @@ def context(request: Request) -> Context:
         page_sealer=getattr(state, "page_sealer", None),
         terminology=_terminology(state),
     )
+
+
+_BASES: dict[tuple[Any, ...], str] = {}
+
+
+def _request_base(request: Request) -> str:
+    """``[request base URL]/fhir``, remembered per scheme, Host header, server and root
+    path (building Starlette's ``request.base_url`` costs ~20 µs per request)."""
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    key = (scope.get("scheme"), host, scope.get("server"), scope.get("app_root_path", scope.get("root_path")))
+    base = _BASES.get(key)
+    if base is None:
+        if len(_BASES) > 256:  # many Host headers: keep the memory bounded
+            _BASES.clear()
+        base = _BASES[key] = f"{str(request.base_url).rstrip('/')}{FHIR_BASE}"
+    return base
 
 
 def _terminology(state: Any) -> Any:
@@ -82,7 +99,7 @@ def resource_type(request: Request) -> str:
 
 
 async def run(fn: Callable[[], Result], request: Request, fmt: Format) -> Response:
-    result = await run_in_threadpool(fn)
+    result = await run_sync(fn)
     return render(result, fmt, prefer=prefer_return(request.headers.get("prefer")))
 
 
@@ -130,7 +147,7 @@ async def base_post(request: Request) -> Response:
             raise NotSupported("transaction and batch Bundles are not available yet") from exc
         return process_bundle(ctx, bundle, prefer=prefer)
 
-    result = await run_in_threadpool(process)
+    result = await run_sync(process)
     return render(result, fmt)  # Prefer was applied per entry by process_bundle
 
 
