@@ -48,7 +48,7 @@ from helseflyt.search.plan import (
 from helseflyt.search.sealed import PAGE_PARAM, owner_of
 from helseflyt.storage.base import Reader, ResourceVersion
 from helseflyt.storage.common import to_micros
-from helseflyt.storage.query import Cursor, SearchQuery
+from helseflyt.storage.query import Cursor, SearchQuery, SearchResult
 
 
 def strict(prefer: str | None) -> bool:
@@ -137,7 +137,7 @@ def search(
         sealer = partial(ctx.page_sealer.seal, owner=owner_of(ctx.principal))
     links = [{"relation": "self", "url": _url(self_base, parsed.applied, parsed.count, sealer=sealer)}]
     if found.versions and not count_only:
-        links += _paging(self_base, parsed, query, found.versions, found.more, sealer)
+        links += _paging(self_base, parsed, query, found, sealer)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if found.total is not None:
         bundle["total"] = found.total
@@ -194,9 +194,16 @@ def _included(
     return out[:MAX_INCLUDE]
 
 
-def _cursor(query: SearchQuery, v: ResourceVersion, backward: bool) -> str:
-    body = orjson.loads(v.body or b"{}")
-    keys = sort_values(query.sort, v.type, v.id, to_micros(v.last_updated), body)
+def _cursor(query: SearchQuery, found: SearchResult, at: int, backward: bool) -> str:
+    """The cursor of entry ``at``: its sort keys as the store read them (with the page),
+    else as the indexer computes them from the body."""
+    v = found.versions[at]
+    keys: tuple[Any, ...] = ()
+    if found.keys:
+        keys = found.keys[at]
+    elif query.sort:
+        body = orjson.loads(v.body or b"{}")
+        keys = sort_values(query.sort, v.type, v.id, to_micros(v.last_updated), body)
     return encode_cursor(Cursor(keys, v.type, v.id, backward))
 
 
@@ -207,23 +214,23 @@ def _paging(
     base: str,
     parsed: ParsedSearch,
     query: SearchQuery,
-    versions: list[ResourceVersion],
-    more: bool,
+    found: SearchResult,
     sealer: Sealer | None = None,
 ) -> list[dict[str, str]]:
     """``next`` and ``previous`` links: keyset cursors after the last / before the first entry."""
+    versions = found.versions
     back = query.cursor is not None and query.cursor.backward
     links = []
     if query.cursor is not None and (not back or len(versions) >= query.count):
-        prev = _cursor(query, versions[0], True)
+        prev = _cursor(query, found, 0, True)
         links.append(
             {
                 "relation": "previous",
                 "url": _url(base, parsed.applied, parsed.count, [("_cursor", prev)], sealer=sealer),
             }
         )
-    if more or back:
-        nxt = _cursor(query, versions[-1], False)
+    if found.more or back:
+        nxt = _cursor(query, found, len(versions) - 1, False)
         links.append(
             {
                 "relation": "next",

@@ -242,7 +242,14 @@ class SQLReader:
 
         text, args = compile_search(query, VERSION_COLUMNS)
         rows = self.conn.query(text, args)
-        out = SearchResult([_version(r) for r in rows[: query.count]], len(rows) > query.count)
+        page = rows[: query.count]
+        out = SearchResult([], len(rows) > query.count)
+        keyed = len(query.sort) if query.contained == "false" else 0  # rows end with the sort keys
+        if keyed:
+            out.versions = [_version(r[:-keyed]) for r in page]
+            out.keys = [tuple(r[-keyed:]) for r in page]
+        else:
+            out.versions = [_version(r) for r in page]
         if query.total and query.cursor is None and not out.more:
             out.total = len(out.versions)  # the first page holds every match: no count query
         elif query.total:

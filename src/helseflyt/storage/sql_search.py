@@ -512,7 +512,8 @@ def _keyset(alias: str, sort: tuple[SortKey, ...], cursor: Cursor, args: list[An
 
 def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
     """``SELECT columns`` of one page: ``count + 1`` rows (to tell if more follow), or
-    with a backward cursor the ``count`` rows before it (in forward order)."""
+    with a backward cursor the ``count`` rows before it (in forward order). With
+    ``query.sort`` (and not ``_contained``) each row ends with its sort key values."""
     if query.contained != "false":
         return _compile_contained(query, columns)
     al = _Aliases(access=query.access)
@@ -545,8 +546,9 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
     limit = query.count if back else query.count + 1
     page = f"SELECT m.* FROM ({inner}) m{page_where} ORDER BY {_order('m', query.sort, back)} LIMIT ?"
     page_args.append(limit)
+    sort_keys = "".join(f", p.k{i}" for i in range(len(query.sort)))  # for the paging cursors
     sql = (
-        f"SELECT {columns} FROM ({page}) p JOIN resource_history h ON h.seq = p.seq"
+        f"SELECT {columns}{sort_keys} FROM ({page}) p JOIN resource_history h ON h.seq = p.seq"
         f" ORDER BY {_order('p', query.sort, False)}"
     )
     return sql, page_args
