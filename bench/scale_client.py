@@ -9,7 +9,9 @@ encounter's day), warms up (each query for 20 patients), then runs each query
 ``--requests`` times per client count (or for ``--seconds``, whichever ends first),
 request i with patient i's parameters. Writes JSON to stdout: per query and client count
 p50/p99 ms, requests/s, mean matches, requests and error answers (not timed; each is
-printed). Exits non-zero if a query finds nothing (a bench bug, not a result).
+printed), and with ``--server-pid`` the CPU time per request of the server process and
+of this client process (where the CPU goes when the machine is the limit). Exits
+non-zero if a query finds nothing (a bench bug, not a result).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -137,12 +140,26 @@ async def send(http: httpx.AsyncClient, req: Request) -> tuple[float, int]:
     return elapsed, matches(r.content)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process (all its threads); 0 without a pid."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 async def run(http: httpx.AsyncClient, make: Callable[[Subject], Request], subs: list[Subject],
-              clients: int, requests: int, seconds: float) -> dict[str, float]:  # fmt: skip
+              clients: int, requests: int, seconds: float,
+              server: int | None = None) -> dict[str, float | None]:  # fmt: skip
     """``requests`` requests, or fewer if ``seconds`` run out (a slow query)."""
     samples: list[tuple[float, int]] = []
     empty: list[Request] = []
     todo = iter(range(requests))
+    server_cpu, client_cpu = cpu_seconds(server), time.process_time()
     started = time.perf_counter()
 
     async def worker() -> None:
@@ -157,6 +174,7 @@ async def run(http: httpx.AsyncClient, make: Callable[[Subject], Request], subs:
 
     await asyncio.gather(*(worker() for _ in range(clients)))
     wall = time.perf_counter() - started
+    server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
     if empty:
         raise SystemExit(f"{len(empty)} requests found nothing, e.g. {empty[0]}")
     ok = [(s, h) for s, h in samples if h >= 0]
@@ -168,6 +186,8 @@ async def run(http: httpx.AsyncClient, make: Callable[[Subject], Request], subs:
         "hits": statistics.fmean(h for _, h in ok) if ok else 0.0,
         "requests": len(samples),
         "errors": len(samples) - len(ok),
+        "server_cpu_ms": server_cpu / len(samples) * 1000 if server else None,
+        "client_cpu_ms": client_cpu / len(samples) * 1000,
     }
 
 
@@ -179,6 +199,7 @@ async def main() -> None:
     ap.add_argument("--patients", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=60, help="at most, per query and client count")
     ap.add_argument("--queries", default="", help="only queries whose name contains one of these (commas)")
+    ap.add_argument("--server-pid", type=int, help="the server process, for its CPU time per request")
     args = ap.parse_args()
     wanted = [w for w in args.queries.split(",") if w]
     queries = [(n, m) for n, m in QUERIES if not wanted or any(w in n for w in wanted)]
@@ -195,12 +216,13 @@ async def main() -> None:
         for name, make in queries:
             runs = {}
             for c in (int(x) for x in args.clients.split(",")):
-                runs[str(c)] = await run(http, make, subs, c, args.requests, args.seconds)
+                runs[str(c)] = await run(http, make, subs, c, args.requests, args.seconds, args.server_pid)
                 r = runs[str(c)]
                 print(
                     f"{name:55} {c:>2} clients  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
                     f"{r['rps']:6.0f} req/s  {r['hits']:.1f} hits  {r['requests']} requests"
-                    f"  {r['errors']} errors",
+                    f"  {r['errors']} errors  CPU ms/request: client {r['client_cpu_ms']:.2f}"
+                    + (f" server {r['server_cpu_ms']:.2f}" if r["server_cpu_ms"] is not None else ""),
                     file=sys.stderr,
                     flush=True,
                 )

@@ -16,6 +16,8 @@
    runs each query ``--requests`` times with 1 and 16 concurrent clients, every
    request with another patient's parameters. Prints p50/p99 latency, requests/s and
    the mean result count (a query finding nothing is a bench bug: it stops).
+   With the server's pid it also reports the CPU time per request of the server process
+   and of the client process (``CPU ms/request server + client``).
 4. The server's resident memory (VmRSS) after the run.
 
 Prints a table with the sizes side by side and writes JSON to ``--out`` if given.
@@ -124,7 +126,7 @@ def serve_and_drive(url: str, args: argparse.Namespace) -> dict[str, Any]:
             sys.executable, str(HERE / "scale_client.py"), base,
             "--clients", args.clients, "--requests", str(args.requests),
             "--patients", str(args.patients), "--seconds", str(args.seconds),
-            "--queries", args.queries,
+            "--queries", args.queries, "--server-pid", str(server.pid),
         ]  # fmt: skip
         out = subprocess.run(client, capture_output=True, text=True)
         sys.stderr.write(out.stderr)
@@ -143,7 +145,8 @@ def table(runs: list[dict[str, Any]]) -> str:
     """One row per (backend, query, clients); sizes side by side."""
     sizes = sorted({r["size"] for r in runs})
     by = {(r["backend"], r["size"]): r for r in runs}
-    head = "| backend | query | clients | " + " | ".join(f"{s:,}: p50 / p99 ms, req/s, hits" for s in sizes)
+    cell = "p50 / p99 ms, req/s, hits, CPU ms/request server + client"
+    head = "| backend | query | clients | " + " | ".join(f"{s:,}: {cell}" for s in sizes)
     lines = [head + " |", "|" + "---|" * (3 + len(sizes))]
     for backend in dict.fromkeys(r["backend"] for r in runs):
         first = by.get((backend, sizes[0])) or next(r for r in runs if r["backend"] == backend)
@@ -158,7 +161,12 @@ def table(runs: list[dict[str, Any]]) -> str:
                         continue
                     x = m["runs"][c]
                     err = f", {x['errors']} errors" if x.get("errors") else ""
-                    cells.append(f"{x['p50']:.1f} / {x['p99']:.1f}, {x['rps']:.0f}, {x['hits']:.1f}{err}")
+                    cpu = ""
+                    if x.get("server_cpu_ms") is not None:
+                        cpu = f", {x['server_cpu_ms']:.2f} + {x['client_cpu_ms']:.2f}"
+                    cells.append(
+                        f"{x['p50']:.1f} / {x['p99']:.1f}, {x['rps']:.0f}, {x['hits']:.1f}{cpu}{err}"
+                    )
                 lines.append(f"| {backend} | {q['name']} | {c} | " + " | ".join(cells) + " |")
     for backend in dict.fromkeys(r["backend"] for r in runs):
         for s in sizes:
