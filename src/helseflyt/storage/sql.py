@@ -28,6 +28,7 @@ Key = tuple[str, str]
 Row = tuple[Any, ...]
 
 VERSION_COLUMNS = "h.seq, h.res_type, h.res_id, h.version, h.last_updated, h.deleted, h.body"
+_WIDTH = VERSION_COLUMNS.count(",") + 1
 _CHUNK = 500  # ids per IN (...) list: far below every backend's parameter limit
 
 INSERT_HISTORY = (
@@ -238,19 +239,22 @@ class SQLReader:
 
     def search(self, query: SearchQuery) -> SearchResult:
         """One page of current, non-deleted matches (see :mod:`helseflyt.storage.query`)."""
-        from helseflyt.storage.sql_search import compile_count, compile_search
+        from helseflyt.storage.sql_search import compile_count, compile_search, counts_in_page
 
         text, args = compile_search(query, VERSION_COLUMNS)
         rows = self.conn.query(text, args)
         page = rows[: query.count]
         out = SearchResult([], len(rows) > query.count)
-        keyed = len(query.sort) if query.contained == "false" else 0  # rows end with the sort keys
+        counted = counts_in_page(query)  # rows end with the sort keys, then the total
+        keyed = (len(query.sort) if query.contained == "false" else 0) + counted
         if keyed:
-            out.versions = [_version(r[:-keyed]) for r in page]
-            out.keys = [tuple(r[-keyed:]) for r in page]
+            out.versions = [_version(r[:_WIDTH]) for r in page]
+            out.keys = [tuple(r[_WIDTH : _WIDTH + len(query.sort)]) for r in page]
         else:
             out.versions = [_version(r) for r in page]
-        if query.total and query.cursor is None and not out.more:
+        if counted and rows:
+            out.total = int(rows[0][-1])
+        elif query.total and query.cursor is None and not out.more:
             out.total = len(out.versions)  # the first page holds every match: no count query
         elif query.total:
             text, args = compile_count(query)

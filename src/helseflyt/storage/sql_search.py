@@ -50,7 +50,7 @@ from helseflyt.storage.query import (
     Test,
 )
 
-__all__ = ["Dialect", "compile_count", "compile_search"]
+__all__ = ["Dialect", "compile_count", "compile_search", "counts_in_page"]
 
 _TOP = "\U0010ffff"
 
@@ -510,10 +510,17 @@ def _keyset(alias: str, sort: tuple[SortKey, ...], cursor: Cursor, args: list[An
     return cond
 
 
+def counts_in_page(query: SearchQuery) -> bool:
+    """Whether the page's rows carry the total (``count(*) OVER ()``): with ``_sort`` the
+    page query reads and sorts every match anyway, so no separate count query is needed."""
+    return query.total and bool(query.sort) and query.contained == "false"
+
+
 def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
     """``SELECT columns`` of one page: ``count + 1`` rows (to tell if more follow), or
     with a backward cursor the ``count`` rows before it (in forward order). With
-    ``query.sort`` (and not ``_contained``) each row ends with its sort key values."""
+    ``query.sort`` (and not ``_contained``) each row ends with its sort key values, then
+    the number of matches if :func:`counts_in_page`."""
     if query.contained != "false":
         return _compile_contained(query, columns)
     al = _Aliases(access=query.access)
@@ -537,6 +544,8 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
         return sql, args
     key_args: list[Any] = []
     keys = ", ".join(f"{_sort_expr(k, key_args)} AS k{i}" for i, k in enumerate(query.sort))
+    if counts_in_page(query):  # every match is read to be sorted: count them on the way
+        keys += ", count(*) OVER () AS n"
     inner = f"SELECT c.seq, c.res_type, c.res_id, {keys} FROM resource_current c WHERE {' AND '.join(where)}"
     back = cursor is not None and cursor.backward
     page_args = [*key_args, *args]
@@ -547,6 +556,8 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
     page = f"SELECT m.* FROM ({inner}) m{page_where} ORDER BY {_order('m', query.sort, back)} LIMIT ?"
     page_args.append(limit)
     sort_keys = "".join(f", p.k{i}" for i in range(len(query.sort)))  # for the paging cursors
+    if counts_in_page(query):
+        sort_keys += ", p.n"
     sql = (
         f"SELECT {columns}{sort_keys} FROM ({page}) p JOIN resource_history h ON h.seq = p.seq"
         f" ORDER BY {_order('p', query.sort, False)}"
