@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from helseflyt.http.testing import BASE
 
-from .brute import PARAMS, fold
+from .brute import PARAMS, date_range, fold
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
@@ -164,6 +164,8 @@ def observation(draw: st.DrawFn, rid: str, patients: int) -> dict[str, Any]:
         r["effectiveInstant"] = draw(date_time().filter(lambda d: "T" in d))
     elif effective == 2:
         period = {k: draw(date_time()) for k in ("start", "end") if draw(st.booleans())}
+        if len(period) == 2 and date_range(period["start"])[0] >= date_range(period["end"])[1]:
+            period = {"start": period["end"], "end": period["start"]}  # per-1: stored ones are valid
         r["effectivePeriod"] = period or {"start": draw(date_time())}
     value = draw(st.integers(0, 3))
     if value == 1:

@@ -528,3 +528,42 @@ def test_absurd_nesting_is_an_issue_not_a_crash() -> None:
         ext = {"url": "http://example.org/x", "extension": [ext]}
     issues = validate({"resourceType": "Patient", "extension": [ext]})
     assert [i.diagnostics for i in issues] == ["the resource is nested too deeply to be valid FHIR"]
+
+
+# --- per-1: a Period does not end before it starts ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2020", "2020"),
+        ("2020-05", "2020"),  # FHIRPath: indeterminate, so the invariant holds
+        ("2020-01-01T10:00:00Z", "2020-01-01T10:00:00Z"),
+        ("2020-01-01T10:00:00+02:00", "2020-01-01T09:00:00Z"),  # 08:00Z <= 09:00Z
+        ("2020-01-01", "2020-01-01T00:00:00Z"),
+    ],
+)
+def test_period_start_not_after_end(start: str, end: str) -> None:
+    assert found(obs(effectivePeriod={"start": start, "end": end})) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("1980", "1979"),
+        ("2020-02", "2020-01-31"),
+        ("2020-01-01T10:00:01Z", "2020-01-01T10:00:00Z"),
+        ("2020-01-01T10:00:00+01:00", "2020-01-01T08:59:59Z"),
+    ],
+)
+def test_period_ending_before_it_starts(start: str, end: str) -> None:
+    period = {"start": start, "end": end}
+    assert found(obs(effectivePeriod=period)) == [("invariant", "Observation.effectivePeriod")]
+    # also nested (Encounter.statusHistory.period)
+    enc = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "statusHistory": [{"status": "finished", "period": {"start": start, "end": end}}],
+    }
+    assert found(enc) == [("invariant", "Encounter.statusHistory[0].period")]

@@ -19,6 +19,7 @@ from helseflyt.fhir import model
 from helseflyt.fhir.validation import references, resources
 from helseflyt.fhir.validation.context import Ctx
 from helseflyt.fhir.validation.identifiers import check_identifier
+from helseflyt.fhir.validation.invariants import period_rule
 from helseflyt.fhir.validation.primitives import Primitive, primitive
 from helseflyt.fhir.validation.terminology import Binding, element_binding
 
@@ -72,6 +73,8 @@ def _compile(type_name: str) -> Checker:
     if model.type_kind(type_name) == "resource":
         table["resourceType"] = _noop
     post = _extension_rule if type_name == "Extension" else None
+    if type_name == "Period":
+        post = period_rule
     if type_name == "Identifier":
         post = check_identifier  # Norwegian no-basis identifiers (validation/identifiers.py)
     return _object_checker(type_name, table, tuple(required), choices, post)
