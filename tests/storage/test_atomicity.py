@@ -6,9 +6,10 @@ import signal
 import textwrap
 
 import pytest
-from tests.storage.child import die_inside
 
 from helseflyt.storage import HistoryQuery, Store, TokenCriterion
+
+from .child import die_inside
 
 CHILD = textwrap.dedent(
     """

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.storage.child import die_inside
 
 from helseflyt.storage import Store, TokenCriterion
+
+from .child import die_inside
 
 CHILD = textwrap.dedent(
     """
