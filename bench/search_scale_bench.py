@@ -3,6 +3,7 @@
     python bench/search_scale_bench.py --data-dir DIR [--sizes 100000,1000000]
         [--backends sqlite,postgres] [--postgres URL] [--reuse] [--load-only]
         [--clients 1,16] [--requests 400] [--patients 100] [--queries SUBSTR,...]
+        [--client raw|httpx]
 
 1. Databases: per backend and size, ``DIR/sqlite-<size>.db`` or the PostgreSQL schema
    ``hf_scale_<size>`` of ``--postgres``, filled with copies of the Synthea sample
@@ -11,7 +12,8 @@
    later). With ``--reuse`` a database already holding ``size`` resources is used as
    is; without it, it is emptied first. Keep ``DIR`` outside the repository.
 2. Serving: ``helseflyt serve`` in a subprocess (open mode, loopback, a free port).
-3. Driving: a separate client process (``scale_client.py``, httpx async) picks the
+3. Driving: a separate client process (``scale_client.py``; ``--client raw``, the
+   default, a lean asyncio HTTP/1.1 client, or ``httpx``) picks the
    queries' parameters from ``--patients`` patients of the database, warms up, then
    runs each query ``--requests`` times with 1 and 16 concurrent clients, every
    request with another patient's parameters. Prints p50/p99 latency, requests/s and
@@ -126,7 +128,7 @@ def serve_and_drive(url: str, args: argparse.Namespace) -> dict[str, Any]:
             sys.executable, str(HERE / "scale_client.py"), base,
             "--clients", args.clients, "--requests", str(args.requests),
             "--patients", str(args.patients), "--seconds", str(args.seconds),
-            "--queries", args.queries, "--server-pid", str(server.pid),
+            "--queries", args.queries, "--server-pid", str(server.pid), "--client", args.client,
         ]  # fmt: skip
         out = subprocess.run(client, capture_output=True, text=True)
         sys.stderr.write(out.stderr)
@@ -195,6 +197,9 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=100, help="patients to draw parameters from")
     ap.add_argument("--seconds", type=float, default=60, help="at most, per query and client count")
     ap.add_argument("--queries", default="", help="only queries whose name contains one of these (commas)")
+    ap.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="the load generator (scale_client.py)"
+    )
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
     args.data_dir = args.data_dir.resolve()
