@@ -77,6 +77,7 @@ ACTIONS = {
 MAX_ENTITIES = 200  # per event; a search page or a Bundle rarely has more
 MAX_BODY = 2 * 1024 * 1024  # bodies larger than this are not inspected for patients
 _PATIENT_FIELDS = ("subject", "patient", "beneficiary")
+_BUNDLES = ("transaction", "batch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,10 @@ class Capture:
     access: Any = None  # the authorisation decision: attributes/keys basis, reason, purpose
     client: tuple[str, int] | None = None
     request_id: str | None = None
+    # A search's entries as the response holds them (Result.page): a stored version whose
+    # bytes are embedded verbatim, or the resource dict. Given for a 200 whose body was
+    # kept: the writer then reads the entities and patients from it, not by parsing the body.
+    page: list[Any] | None = None
 
 
 def classify(method: str, path: str) -> tuple[str | None, str | None, str | None, str | None, str | None]:
@@ -311,6 +316,37 @@ def _bundle_entities(bundle: Any) -> Iterator[tuple[Entity, Any]]:
                 yield loc, resource
 
 
+# A stored body without any of these keys has no patient references (patients_of).
+_PATIENT_KEYS = tuple(f'"{name}"'.encode() for name in _PATIENT_FIELDS)
+
+
+def _page_entities(page: list[Any]) -> Iterator[tuple[Entity, Iterable[str]]]:
+    """What :func:`_bundle_entities` and :func:`patients_of` find in a searchset, from
+    the entries the search already holds: a stored version (type, id and ``versionId``
+    are its row's: the store writes them into the body) is parsed only when it may
+    reference a patient; a Patient is its own id."""
+    for item in page:
+        if isinstance(item, dict):
+            for entity, resource in _bundle_entities({"entry": [{"resource": item}]}):
+                yield entity, patients_of(resource)
+            continue
+        entity = Entity(item.type, item.id, str(item.version))
+        if item.type == "Patient":
+            yield entity, (item.id,)
+        elif any(key in item.body for key in _PATIENT_KEYS):
+            try:
+                yield entity, patients_of(orjson.loads(item.body))
+            except orjson.JSONDecodeError:  # not stored by this server: no patients known
+                yield entity, ()
+        else:
+            yield entity, ()
+
+
+def _found(response: Any) -> Iterator[tuple[Entity, Iterable[str]]]:
+    for entity, resource in _bundle_entities(response):
+        yield entity, patients_of(resource)
+
+
 def _query_patients(res_type: str | None, query: list[tuple[str, str]]) -> Iterator[str]:
     for name, value in query:
         base = name.split(":")[0]
@@ -327,11 +363,14 @@ def from_capture(c: Capture, *, new_id: Any = None) -> AuditEvent:
     interaction, res_type, res_id, vid, operation = classify(c.method, c.path)
     entities: list[Entity] = []
     patients: list[str] = []
-    response = _json(c.response_body) if c.response_body else None
     request = _json(c.request_body) if c.request_body else None
     query = parse_qsl(c.query.decode("latin-1"), keep_blank_values=True) if c.query else []
     if interaction == "transaction" and isinstance(request, dict) and request.get("type") == "batch":
         interaction = "batch"
+    paged = c.page is not None and c.status == 200 and bool(c.response_body) and interaction not in _BUNDLES
+    page = c.page if paged and res_type != "Bundle" else None
+    response = _json(c.response_body) if c.response_body and page is None else None
+    found = _page_entities(page) if page is not None else _found(response)
     if interaction in ("transaction", "batch"):
         aliases: dict[str, str] = {}
         if isinstance(request, dict):
@@ -364,10 +403,10 @@ def from_capture(c: Capture, *, new_id: Any = None) -> AuditEvent:
             entities.append(Entity(res_type, res_id))
             if res_type == "Patient":
                 patients.append(res_id)
-        for entity, resource in _bundle_entities(response):
+        for entity, of in found:
             if entity.type != "OperationOutcome":
                 entities.append(entity)
-            patients.extend(patients_of(resource))
+            patients.extend(of)
     else:
         version = vid
         if interaction == "create":
@@ -382,9 +421,9 @@ def from_capture(c: Capture, *, new_id: Any = None) -> AuditEvent:
             patients.append(res_id)
         if isinstance(response, dict) and response.get("resourceType") == res_type:
             patients.extend(patients_of(response))
-        elif isinstance(response, dict) and response.get("resourceType") == "Bundle":  # e.g. $everything
-            for _entity, resource in _bundle_entities(response):
-                patients.extend(patients_of(resource))
+        elif page is not None or isinstance(response, dict) and response.get("resourceType") == "Bundle":
+            for _entity, of in found:  # e.g. $everything, a compartment search
+                patients.extend(of)
         if isinstance(request, dict) and request.get("resourceType") == res_type:
             patients.extend(patients_of(request))
         if interaction in ("update", "delete") and res_id is None:  # conditional: criteria

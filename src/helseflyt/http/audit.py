@@ -128,6 +128,7 @@ class AuditTrail:
                 access=state.get("access"),
                 client=scope.get("client"),
                 request_id=state.get("request_id"),
+                page=state.get("audit_page"),
             )
             if not sink.submit(capture):
                 await run_in_threadpool(sink.put, capture)

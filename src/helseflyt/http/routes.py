@@ -100,6 +100,8 @@ def resource_type(request: Request) -> str:
 
 async def run(fn: Callable[[], Result], request: Request, fmt: Format) -> Response:
     result = await run_sync(fn)
+    if result.page is not None:  # the audit trail reads the page from it (Capture.page)
+        request.scope.setdefault("state", {})["audit_page"] = result.page
     return render(result, fmt, prefer=prefer_return(request.headers.get("prefer")))
 
 

@@ -50,3 +50,7 @@ class Result:
     version: ResourceVersion | None = None
     headers: dict[str, str] = field(default_factory=dict)
     outcome: dict[str, Any] | None = None  # OperationOutcome for Prefer: return=OperationOutcome
+    # For the audit trail: what a searchset's entries hold, in order (a stored version
+    # when the entry embeds its body verbatim, else the resource dict), so the audit
+    # writer need not parse the response again (helseflyt.audit.events.Capture.page).
+    page: list[ResourceVersion | dict[str, Any]] | None = None

@@ -163,7 +163,17 @@ def search(
         )
     if entries:
         bundle["entry"] = entries
-    return Result(200, bundle)
+    pairs_seen = zip(entries, [*found.versions, *included], strict=False)  # the outcome entry: none
+    page = [_seen(e["resource"], v) for e, v in pairs_seen]
+    return Result(200, bundle, page=page)
+
+
+def _seen(resource: Any, v: ResourceVersion) -> ResourceVersion | dict[str, Any]:
+    """An entry's resource for the audit trail: the version itself when its stored bytes
+    are embedded verbatim (``Fragment``), else the resource dict."""
+    if isinstance(resource, orjson.Fragment):
+        return v if v.body is not None else {}
+    return resource  # type: ignore[no-any-return]
 
 
 def _included(
