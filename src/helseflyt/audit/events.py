@@ -506,10 +506,18 @@ def _agents(e: AuditEvent) -> list[dict[str, Any]]:
     return out
 
 
+# The codings every entity repeats: shared by all events (to_fhir's output is serialised,
+# never changed), not built again for each of a search page's entities.
+_SYSTEM_OBJECT = _coding(ENTITY_TYPE, "2", "System Object")
+_DOMAIN_RESOURCE = _coding(OBJECT_ROLE, "4", "Domain Resource")
+_PERSON = _coding(ENTITY_TYPE, "1", "Person")
+_PATIENT_ROLE = _coding(OBJECT_ROLE, "1", "Patient")
+
+
 def _entity(entity: Entity) -> dict[str, Any]:
     if entity.role == "query":
         out: dict[str, Any] = {
-            "type": _coding(ENTITY_TYPE, "2", "System Object"),
+            "type": _SYSTEM_OBJECT,
             "role": _coding(OBJECT_ROLE, "24", "Query"),
         }
         if entity.type:
@@ -521,8 +529,8 @@ def _entity(entity: Entity) -> dict[str, Any]:
         ref += f"/_history/{entity.version}"
     return {
         "what": {"reference": ref},
-        "type": _coding(ENTITY_TYPE, "2", "System Object"),
-        "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
+        "type": _SYSTEM_OBJECT,
+        "role": _DOMAIN_RESOURCE,
     }
 
 
@@ -570,8 +578,8 @@ def to_fhir(e: AuditEvent, observer: str = "Helseflyt") -> dict[str, Any]:
     entities = [
         {
             "what": {"reference": f"Patient/{p}"},
-            "type": _coding(ENTITY_TYPE, "1", "Person"),
-            "role": _coding(OBJECT_ROLE, "1", "Patient"),
+            "type": _PERSON,
+            "role": _PATIENT_ROLE,
         }
         for p in e.patients
     ]
