@@ -1,4 +1,4 @@
-"""The audit writer reads a search's entities and patients from the page the search
+"""The audit writer reads a search's (or history's) entities and patients from the page it
 hands over (``Capture.page``) instead of parsing the response: the events must be
 exactly those parsing the response gives, for every kind of searchset."""
 
@@ -111,11 +111,29 @@ REQUESTS = [
     ("GET", "{pid}/*", {}),
     ("POST", "Observation/_search", {"status": "final"}),
     ("GET", "Encounter", {"date": "1999-01-01"}),
+    ("GET", "_history", {}),
+    ("GET", "_history", {"_count": "3"}),
+    ("GET", "_history", {"_summary": "true"}),
+    ("GET", "Observation/_history", {}),
+    ("GET", "Patient/_history", {"_elements": "name"}),
+    ("GET", "{pid}/_history", {}),
 ]
 
 
 def test_events_from_the_page_are_those_from_the_response(client: Client) -> None:
     pid, _org = _data(client)
+    renamed = {"resourceType": "Patient", "id": pid, "name": [{"family": "Nordmann-Berg"}]}
+    assert client.put(f"Patient/{pid}", json=renamed, headers=JSON).status_code == 200
+    gone = _create(
+        client,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": f"Patient/{pid}"},
+        },
+    )
+    assert client.delete(f"Observation/{gone}").status_code in (200, 204)
     sink = _state(client).audit
     captured: list[Capture] = []
     submit = sink.submit

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from helseflyt.errors import InvalidRequest, NotFound
 from helseflyt.interactions.context import Context, Result
-from helseflyt.interactions.subsetting import Subset, parse_subset, subset_body
+from helseflyt.interactions.subsetting import Subset, parse_subset, seen, subset_body
 from helseflyt.storage.base import HistoryQuery, ResourceVersion
 
 DEFAULT_COUNT = 50
@@ -131,9 +131,11 @@ def history(
         "total": total,
         "link": links,
     }
-    if versions:
-        bundle["entry"] = [_entry(ctx.base_url, v, subset) for v in versions]
-    return Result(200, bundle)
+    entries = [_entry(ctx.base_url, v, subset) for v in versions]
+    if entries:
+        bundle["entry"] = entries
+    page = [seen(e["resource"], v) for e, v in zip(entries, versions, strict=True) if "resource" in e]
+    return Result(200, bundle, page=page)  # a deleted version's entry names no resource: none
 
 
 def _path(url: str) -> str:

@@ -34,7 +34,7 @@ import orjson
 from helseflyt.errors import InvalidRequest, NotFound
 from helseflyt.fhir import json as fjson
 from helseflyt.interactions.context import Context, Result
-from helseflyt.interactions.subsetting import subset_body
+from helseflyt.interactions.subsetting import seen, subset_body
 from helseflyt.interactions.types import is_resource_type
 from helseflyt.search.parse import Include, ParsedSearch, encode_cursor, parse
 from helseflyt.search.plan import (
@@ -164,16 +164,7 @@ def search(
     if entries:
         bundle["entry"] = entries
     pairs_seen = zip(entries, [*found.versions, *included], strict=False)  # the outcome entry: none
-    page = [_seen(e["resource"], v) for e, v in pairs_seen]
-    return Result(200, bundle, page=page)
-
-
-def _seen(resource: Any, v: ResourceVersion) -> ResourceVersion | dict[str, Any]:
-    """An entry's resource for the audit trail: the version itself when its stored bytes
-    are embedded verbatim (``Fragment``), else the resource dict."""
-    if isinstance(resource, orjson.Fragment):
-        return v if v.body is not None else {}
-    return resource  # type: ignore[no-any-return]
+    return Result(200, bundle, page=[seen(e["resource"], v) for e, v in pairs_seen])
 
 
 def _included(

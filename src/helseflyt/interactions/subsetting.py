@@ -16,7 +16,7 @@ from helseflyt.fhir import subset
 from helseflyt.search.parse import check_subset, element_names, summary_mode
 from helseflyt.storage.base import ResourceVersion
 
-__all__ = ["Subset", "parse_subset", "subset_body", "subset_result"]
+__all__ = ["Subset", "parse_subset", "seen", "subset_body", "subset_result"]
 
 Subset = tuple[str | None, tuple[str, ...]]  # (_summary, _elements)
 
@@ -56,3 +56,11 @@ def subset_result(found: ResourceVersion, subset: Subset) -> dict[str, Any] | by
         return found.body
     resource = subset_body(found.body, *subset)
     return found.body if isinstance(resource, orjson.Fragment) else dict(resource)
+
+
+def seen(resource: Any, v: ResourceVersion) -> ResourceVersion | dict[str, Any]:
+    """A Bundle entry's resource for the audit trail (``Result.page``): the version itself
+    when its stored bytes are embedded verbatim (``Fragment``), else the resource dict."""
+    if isinstance(resource, orjson.Fragment):
+        return v if v.body is not None else {}
+    return resource  # type: ignore[no-any-return]
