@@ -9,8 +9,8 @@ encounter's day), warms up (each query for 20 patients), then runs each query
 ``--requests`` times per client count (or for ``--seconds``, whichever ends first),
 request i with patient i's parameters. Writes JSON to stdout: per query and client count
 p50/p99 ms, requests/s, mean matches, requests and error answers (not timed; each is
-printed), and with ``--server-pid`` the CPU time per request of the server process and
-of this client process (where the CPU goes when the machine is the limit). Exits
+printed), and with ``--server-pid`` the CPU time per request of the server process (its
+workers included) and of this client process (where the CPU goes when the machine is the limit). Exits
 non-zero if a query finds nothing (a bench bug, not a result).
 
 ``--client raw`` (the default) sends the timed requests with a lean asyncio HTTP/1.1
@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -233,12 +234,19 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of a process (all its threads); 0 without a pid."""
+    """User + system CPU of a process (all its threads) and of its live children (the
+    workers of ``serve --workers``); 0 without a pid."""
     if pid is None:
         return 0.0
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
 
 
 async def run(client: HttpxClient | RawClient, make: Callable[[Subject], Request], subs: list[Subject],

@@ -2,7 +2,7 @@
 
     python bench/search_scale_bench.py --data-dir DIR [--sizes 100000,1000000]
         [--backends sqlite,postgres] [--postgres URL] [--reuse] [--load-only]
-        [--clients 1,16] [--requests 400] [--patients 100] [--queries SUBSTR,...]
+        [--clients 1,16] [--workers 1] [--requests 400] [--patients 100] [--queries SUBSTR,...]
         [--client raw|httpx]
 
 1. Databases: per backend and size, ``DIR/sqlite-<size>.db`` or the PostgreSQL schema
@@ -11,7 +11,8 @@
    prints the ingest rate. PostgreSQL is ANALYZEd after loading (autovacuum would do it
    later). With ``--reuse`` a database already holding ``size`` resources is used as
    is; without it, it is emptied first. Keep ``DIR`` outside the repository.
-2. Serving: ``helseflyt serve`` in a subprocess (open mode, loopback, a free port).
+2. Serving: ``helseflyt serve`` in a subprocess (open mode, loopback, a free port,
+   ``--workers`` processes).
 3. Driving: a separate client process (``scale_client.py``; ``--client raw``, the
    default, a lean asyncio HTTP/1.1 client, or ``httpx``) picks the
    queries' parameters from ``--patients`` patients of the database, warms up, then
@@ -20,7 +21,7 @@
    the mean result count (a query finding nothing is a bench bug: it stops).
    With the server's pid it also reports the CPU time per request of the server process
    and of the client process (``CPU ms/request server + client``).
-4. The server's resident memory (VmRSS) after the run.
+4. The server's resident memory (VmRSS, its workers included) after the run.
 
 Prints a table with the sizes side by side and writes JSON to ``--out`` if given.
 Targets (PRODUCT.md): p50 ≤ 5 ms, p99 ≤ 25 ms, a small result's latency independent of
@@ -100,17 +101,24 @@ def prepare(backend: str, size: int, args: argparse.Namespace) -> dict[str, Any]
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the server and its workers (``--workers``)."""
+    total = 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if (int(status.parent.name) == pid or int(lines["PPid"]) == pid) and "VmRSS" in lines:
+            total += int(lines["VmRSS"].split()[0]) / 1024
+    return total
 
 
 def serve_and_drive(url: str, args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     env = {**os.environ, "HELSEFLYT_DATA_DIR": str(args.data_dir / "serve")}
-    cmd = [sys.executable, "-m", "helseflyt.cli", "serve", "--database", url, "--port", str(port)]
+    cmd = [sys.executable, "-m", "helseflyt.cli", "serve", "--database", url, "--port", str(port),
+           "--workers", str(args.workers)]  # fmt: skip
     server = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 1800  # the first start migrates a large database
@@ -193,6 +201,7 @@ def main() -> None:
     ap.add_argument("--load-only", action="store_true")
     ap.add_argument("--load-cache-mb", type=int, default=0, help="SQLite: the loading writer's page cache")
     ap.add_argument("--clients", default="1,16")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (helseflyt serve --workers)")
     ap.add_argument("--requests", type=int, default=400, help="per query and client count")
     ap.add_argument("--patients", type=int, default=100, help="patients to draw parameters from")
     ap.add_argument("--seconds", type=float, default=60, help="at most, per query and client count")

@@ -85,7 +85,11 @@ def create_app(
     validate: Validator | None = None,
     id_factory: Callable[[], str] | None = None,
     audit: bool = True,
+    page_key: bytes | None = None,
 ) -> Starlette:
+    """``page_key``: the POST-search page-sealing key, shared by the workers of one server
+    (:mod:`helseflyt.http.workers`); a fresh one per app if ``None``."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened = store is None
@@ -120,5 +124,5 @@ def create_app(
     app.state.access = access
     app.state.validate = base_validate
     app.state.new_id = id_factory or new_id
-    app.state.page_sealer = PageSealer()  # paging links of POST searches (search/sealed.py)
+    app.state.page_sealer = PageSealer(page_key)  # paging links of POST searches (search/sealed.py)
     return app

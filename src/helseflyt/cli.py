@@ -23,6 +23,7 @@ app = typer.Typer(
 _HELP = {s.name: f"{s.help} [env: {s.env}]" for s in SETTINGS}
 Host = Annotated[str | None, typer.Option(help=_HELP["host"], show_default="127.0.0.1")]
 Port = Annotated[int | None, typer.Option(help=_HELP["port"], show_default="8080")]
+Workers = Annotated[str | None, typer.Option(help=_HELP["workers"], show_default="1")]
 Database = Annotated[str | None, typer.Option(help=_HELP["database"], show_default=False)]
 DataDir = Annotated[str | None, typer.Option(help=_HELP["data_dir"], show_default="./helseflyt-data")]
 Auth = Annotated[str | None, typer.Option(help=_HELP["auth"], show_default="none")]
@@ -57,6 +58,7 @@ def fail(message: str) -> NoReturn:
 def serve(
     host: Host = None,
     port: Port = None,
+    workers: Workers = None,
     database: Database = None,
     data_dir: DataDir = None,
     auth: Auth = None,
@@ -72,6 +74,7 @@ def serve(
         settings = Settings.load(
             host=host,
             port=port,
+            workers=workers,
             database=database,
             data_dir=data_dir,
             auth=auth,
@@ -120,6 +123,12 @@ def serve(
             )
     typer.echo(f"FHIR R4 base: http://{settings.host}:{settings.port}/fhir", err=True)
     typer.echo(f"Database: {redact(settings.database_url)}", err=True)
+    if settings.workers > 1:
+        from helseflyt.http.workers import serve_workers
+
+        typer.echo(f"Workers: {settings.workers} processes", err=True)
+        serve_workers(settings)
+        return
     uvicorn.run(
         application,
         host=settings.host,

@@ -27,6 +27,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("port", "HELSEFLYT_PORT", 8080, "TCP port to listen on."),
     Setting(
+        "workers",
+        "HELSEFLYT_WORKERS",
+        1,
+        "Server processes sharing the port (1-64): more serve more concurrent clients,"
+        " each with its own memory.",
+    ),
+    Setting(
         "data_dir",
         "HELSEFLYT_DATA_DIR",
         DEFAULT_DATA_DIR,
@@ -91,6 +98,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 # name -> (smallest, largest, what a valid value looks like)
 _LIMITS: dict[str, tuple[float, float, str]] = {
+    "workers": (1, 64, "a whole number of processes from 1 to 64, e.g. 2"),
     "access_care_days": (0, 36500, "a whole number of days from 0 to 36500, e.g. 90"),
     "access_emergency_hours": (0.01, 72, "a number of hours above 0 and at most 72, e.g. 4"),
     "access_care_cache_seconds": (0, 3600, "a number of seconds from 0 to 3600, e.g. 60"),
@@ -125,6 +133,7 @@ def _number(name: str, raw: Any, kind: str) -> int | float:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
     data_dir: str = DEFAULT_DATA_DIR
     database: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024

@@ -5,8 +5,10 @@ URL, where proxies and logs keep it). Its ``self``/``next``/``previous`` links t
 carry one opaque, encrypted and authenticated token, ``[type]?_page=TOKEN``, instead of
 the parameters. Following such a link with GET unseals the token and runs the same
 search. A token is bound to who asked (issuer, subject, client, role, scopes): another
-principal cannot replay it. The key lives in the server process: tokens expire after ``TTL`` seconds and
-when the server restarts (the client then repeats its POST).
+principal cannot replay it. The key lives in the server's memory, one for all its
+worker processes (``serve --workers``: the parent makes it, see
+:mod:`helseflyt.http.workers`): tokens expire after ``TTL`` seconds and when the server
+restarts (the client then repeats its POST).
 """
 
 from __future__ import annotations
