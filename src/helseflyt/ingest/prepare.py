@@ -24,7 +24,7 @@ it in the writer costs far less than unpickling the same dicts.
 from __future__ import annotations
 
 import gc
-import uuid
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +64,24 @@ class Prepared:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as ``str(uuid.uuid4())``, from a batch of random
+    bytes: 0.5 instead of 3.3 µs each (one per resource of a load)."""
+    if not _ids:
+        _ids.extend(_uuid4_batch(256))
+    return _ids.pop()
+
+
+def _uuid4_batch(n: int) -> list[str]:
+    raw = os.urandom(16 * n)
+    out = []
+    for k in range(0, 16 * n, 16):
+        h = raw[k : k + 16].hex()  # version nibble 4, variant bits 10 (RFC 4122)
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}")
+    return out
+
+
+_ids: list[str] = []
+os.register_at_fork(after_in_child=_ids.clear)  # a forked worker must not repeat the parent's
 
 
 def _message(exc: FhirError) -> str:
