@@ -22,6 +22,7 @@ Nothing invalid is stored: every resource passes the validator before it is writ
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import multiprocessing
 import os
@@ -31,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from functools import partial
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -171,6 +172,7 @@ def _prepared(
     # fork, before any thread of ours runs: workers start instantly (no re-import) and
     # callers need no ``if __name__ == "__main__"`` guard.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
+        _widen_pipes(pool)
         work = partial(prepare, validate=validate, indexer=indexer)
         for doc in _read_ahead(paths, depth=_ahead(workers)):
             if isinstance(doc, Skipped):
@@ -184,6 +186,22 @@ def _prepared(
         while in_flight:
             res, size = in_flight.popleft()
             yield res.get(), size
+
+
+def _widen_pipes(pool: Any) -> None:
+    """Give the pool's pipes 1 MB buffers instead of 64 KB (Linux). A document or a
+    unit (~550 KB pickled for a Synthea Bundle) is relayed by a thread of this process,
+    which needs the GIL for every chunk it moves while the writer holds it: with 64 KB a
+    worker waited for ten or so hand-overs per unit, now one; see docs/transactions.md."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    for q in (getattr(pool, "_inqueue", None), getattr(pool, "_outqueue", None)):
+        reader = getattr(q, "_reader", None)
+        if setsize is not None and reader is not None:
+            with suppress(OSError):  # above the system's limit (fs.pipe-max-size): as is
+                fcntl.fcntl(reader.fileno(), setsize, _PIPE_BYTES)
+
+
+_PIPE_BYTES = 1 << 20  # the default fs.pipe-max-size of an unprivileged process
 
 
 # Documents handed to the pool ahead of the one being written: 3 per worker plus about
