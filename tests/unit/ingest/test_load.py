@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -123,7 +124,9 @@ def test_transaction_bundle_in_archive_is_atomic(store: Store, tmp_path: Path) -
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    switch = sys.getswitchinterval()
     report = load(store, [archive], progress=False, workers=2)
+    assert sys.getswitchinterval() == switch  # shortened during the load only
     assert report.resources == 2
     assert len(report.errors) == 1 and report.errors[0].entry == 1
     assert report.errors[0].source.endswith("in.tgz:a/bad.json")
