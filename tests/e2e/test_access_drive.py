@@ -14,7 +14,9 @@ from helseflyt.search.plan import build_query
 from helseflyt.storage import Store
 from helseflyt.storage.sql_access import AccessFilter, care_patients, drives, predicate, request_sets
 
-from .test_access_sets import BASES, DOCTORS, store  # noqa: F401  (store: the seeded fixture)
+from .test_access_sets import BASES, DOCTORS, LABEL, store  # noqa: F401  (store: the seeded fixture)
+
+PSY = f"{LABEL['system']}|{LABEL['code']}"
 
 
 def _rows(conn: Any, f: AccessFilter, t: str, drive: bool) -> set[str]:
@@ -50,6 +52,10 @@ SEARCHES: list[list[tuple[str, str]]] = [
     [("_lastUpdated", "gt2000-01-01")],
     [("_lastUpdated", "lt2000-01-01")],  # a clause that rejects every row the compartments yield
     [("_lastUpdated", "gt2000-01-01"), ("_sort", "-_lastUpdated"), ("_count", "2")],
+    # index clauses (PostgreSQL: tested on the compartment rows before rows are fetched)
+    [("_security", PSY)],
+    [("_security:not", PSY), ("_lastUpdated", "gt2000-01-01")],
+    [("_tag", "urn:nowhere|x"), ("_sort", "_lastUpdated")],
 ]
 
 
@@ -58,7 +64,7 @@ def test_driving_search_pages_and_counts_as_the_row_predicate(store: Store) -> N
     query's own clauses only probe their rows; the same matches as the per-row predicate."""
     now = int(time.time() * 1_000_000)
     postgres = store.url.startswith("postgresql")
-    driven = 0
+    driven, unlabelled = 0, False
     with store.reader() as r:
         conn = r.conn  # type: ignore[attr-defined]
         types = sorted({row[0] for row in conn.query("SELECT res_type FROM resource_current")})
@@ -77,4 +83,6 @@ def test_driving_search_pages_and_counts_as_the_row_predicate(store: Store) -> N
                 assert [v.id for v in got.versions] == [v.id for v in want.versions], (hpr, t, pairs, extra)
                 assert got.total == want.total, (hpr, t, pairs, extra)
                 driven += drives(full, (t,)) and bool(want.total)
+                unlabelled |= pairs == SEARCHES[5] and bool(want.total)
     assert driven > 10  # the compartment-driven form did run, on rows that exist
+    assert unlabelled  # an index clause (_security:not) let rows through

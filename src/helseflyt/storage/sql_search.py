@@ -27,6 +27,9 @@ The SQL is the common subset of SQLite and PostgreSQL (row values, ``IN (SELECT 
   bodies. Keyset paging compares ``(key..., type, id)`` with the cursor's values,
   expanded per key since the directions may differ; a backward page is selected in
   reverse order and returned in forward order.
+* A practitioner's search of one type with few allowed patients may start from their
+  compartments (``drives`` in ``storage/access/predicate.py``): the clauses then probe
+  those rows (on PostgreSQL inside the id array, before any row is fetched).
 * ``_contained=true|both`` searches a derived table of matching keys (see
   :func:`_matches`), paged by ``(type, id)``; ``false`` compiles exactly as before.
 """
@@ -70,8 +73,7 @@ class _Aliases:
     n: int = 0
     args: list[Any] = field(default_factory=list)
     access: Any = None  # access control (storage/sql_access.py), ANDed by _match
-    # access control may pick where a page's rows come from (counts: SQLite only; PostgreSQL's
-    # generic plan of such a count probes every compartment row first, measured slower)
+    # access control may pick where the rows come from (docs/access.md, "Cost")
     drive: bool = True
 
     def new(self, prefix: str) -> str:
@@ -297,6 +299,7 @@ def _rank(clause: AnyClause) -> int:
 
 
 _BROAD = 50
+_TOKEN = 30  # a token's code: on PostgreSQL it probes the compartment rows too
 
 
 def _spanned(clause: Clause) -> bool:
@@ -380,12 +383,14 @@ def _clauses(
     return where
 
 
-def _access(a: str, types: tuple[str, ...] | None, al: _Aliases, *, drive: bool = False) -> list[str]:
+def _access(
+    a: str, types: tuple[str, ...] | None, al: _Aliases, *, drive: bool = False, probes: Any = None
+) -> list[str]:
     if al.access is None:
         return []
     from helseflyt.storage.sql_access import predicate  # access control hook: one predicate
 
-    return [predicate(al.access, a, types, al.args, drive=drive)]
+    return [predicate(al.access, a, types, al.args, drive=drive, probes=probes)]
 
 
 def _drives(access: Any, types: tuple[str, ...]) -> bool:
@@ -399,10 +404,25 @@ def _match(
 ) -> list[str]:
     """Conditions on ``resource_current`` row ``a``: one of ``types``, current, all clauses."""
     where = [_types(a, types, al.args), f"NOT {a}.deleted"]
-    # no selective clause of its own: access control may pick where the rows come from
-    drive = al.drive and not probe and len(types) == 1 and all(_rank(c) >= _BROAD for c in clauses)
-    # on SQLite the compartment rows drive only when the clauses offer no IN list of their own
-    lead = drive and al.access is not None and not al.access.postgres and _drives(al.access, types)
+    # no selective clause of its own (none or ranges; on PostgreSQL token codes too): access
+    # control may pick where the rows come from
+    least = _TOKEN if al.access is not None and al.access.postgres else _BROAD
+    drive = al.drive and not probe and len(types) == 1 and all(_rank(c) >= least for c in clauses)
+    # the compartment rows drive: the clauses probe them, not offer IN lists of their own
+    lead = drive and al.access is not None and _drives(al.access, types)
+    if lead and al.access.postgres:
+        # tested on the compartment rows before rows are fetched (those reading only the
+        # row's type and id; the others on the row)
+        inside = tuple(c for c in clauses if _indexed(c))
+        outside = tuple(c for c in clauses if not _indexed(c))
+
+        def probes(x: str) -> tuple[str, list[Any]]:
+            sub = _Aliases(n=al.n + 1000)
+            text = " AND ".join(_clauses(types, inside, x, sub, probe=True)) or "1 = 1"
+            return text, sub.args
+
+        own = _clauses(types, outside, a, al, probe=True)
+        return where + own + _access(a, types, al, drive=drive, probes=probes if inside else None)
     return where + _clauses(types, clauses, a, al, probe=probe or lead) + _access(a, types, al, drive=drive)
 
 
@@ -566,7 +586,7 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
 
 
 def compile_count(query: SearchQuery) -> tuple[str, list[Any]]:
-    al = _Aliases(access=query.access, drive=query.access is not None and not query.access.postgres)
+    al = _Aliases(access=query.access)
     if query.contained != "false":
         return f"SELECT count(*) FROM ({_matches(query, al)}) m", al.args
     where = _match(query.types, query.clauses, "c", al)

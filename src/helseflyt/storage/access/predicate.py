@@ -38,7 +38,8 @@ transactions apply the filter (an interaction cannot forget it); unknown reader 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from helseflyt.access import consent as cc
@@ -89,17 +90,41 @@ def _linked(alias: str, types: Sequence[str] | None, q: _Sql, extra: str = "") -
     )
 
 
+# The query's own clauses as conditions on a row alias: SQL with ``?`` marks, and their values.
+Probes = Callable[[str], tuple[str, list[Any]]]
+
+
 def predicate(
-    f: AccessFilter, alias: str, types: Sequence[str] | None, args: list[Any], *, drive: bool = False
+    f: AccessFilter,
+    alias: str,
+    types: Sequence[str] | None,
+    args: list[Any],
+    *,
+    drive: bool = False,
+    probes: Probes | None = None,
 ) -> str:
     """The SQL condition "the principal may see resource row ``alias``"; its arguments are
     appended to ``args``. ``types``: the resource types the rows can have (None: any).
-    ``drive``: the query has no selective clause of its own (none, or only ranges), so a
-    practitioner's rows are best fetched from the allowed patients' compartments."""
+    ``drive``: the query has no selective clause of its own (none, or only ranges; on
+    PostgreSQL token codes too), so a practitioner's rows are best fetched from the
+    allowed patients' compartments.
+    ``probes`` (PostgreSQL, with ``drive`` and :func:`drives`): the query's own clauses,
+    tested on the compartment rows before any row is fetched; the caller then leaves
+    them out of its own conditions."""
     q = _Sql(f.postgres)
     sets = _practitioner_sets(f)
-    text = _predicate(f, alias, types, q) if sets is None else _by_sets(f, sets, alias, types, q, drive)
-    return q.finish(text, args)
+    if sets is None:
+        if probes is not None:
+            raise ValueError("probes given for a search the compartments do not drive")
+        return q.finish(_predicate(f, alias, types, q), args)
+    return q.finish(_by_sets(f, sets, alias, types, q, drive, probes), args)
+
+
+def _marked(probes: Probes, alias: str, q: _Sql) -> str:
+    """``probes(alias)`` with its values as markers of ``q`` (``?`` is never a literal here)."""
+    text, values = probes(alias)
+    it = iter(values)
+    return re.sub(r"\?", lambda _: q.marks([next(it)]), text)
 
 
 def drives(f: AccessFilter, types: Sequence[str]) -> bool:
@@ -138,6 +163,7 @@ def _by_sets(
     types: Sequence[str] | None,
     q: _Sql,
     drive: bool = False,
+    probes: Probes | None = None,
 ) -> str:
     """:func:`_predicate` for a practitioner with known sets: the same rule, as "every
     patient of the row is allowed; a NORS label needs every patient opened; no patient
@@ -168,8 +194,12 @@ def _by_sets(
             )
             some = f"{alias}.res_id IN ({rows})"
             if drive and q.postgres and len(allowed) <= SMALL_ALLOWED:
-                # computed once (an InitPlan), then the rows are fetched by primary key: the
+                # computed once (an InitPlan), the query's own clauses tested on the
+                # compartment rows, then only the rows passing are fetched by primary key: the
                 # plain IN lets PostgreSQL scan every row of the type and hash-join instead
+                if probes is not None:
+                    rows += f" AND {_marked(probes, 'lo', q)}"
+                    probes = None
                 some = f"{alias}.res_id = ANY(ARRAY({rows}))"
         else:
             some = _linked(alias, narrowed, q, f" AND {q.among('lp.target_id', allowed)}")
@@ -188,6 +218,8 @@ def _by_sets(
             sperret += f" AND {_control('lp.target_id', cc.SPERRING, f, q, covers)}"
             parts.append(f"NOT {_linked(alias, narrowed, q, sperret)}")
         ors.append("(" + " AND ".join(parts) + ")")
+    if probes is not None:  # the caller left the query's clauses to us: never drop them
+        raise ValueError("probes given for a search the compartments do not drive")
     public = sorted(PUBLIC_TYPES if known is None else PUBLIC_TYPES & set(known))
     if public:
         ors.append(f"{alias}.res_type IN ({q.marks(public)})")
