@@ -197,8 +197,8 @@ def _by_sets(
                 # computed once (an InitPlan), the query's own clauses tested on the
                 # compartment rows, then only the rows passing are fetched by primary key: the
                 # plain IN lets PostgreSQL scan every row of the type and hash-join instead
-                if probes is not None:
-                    rows += f" AND {_marked(probes, 'lo', q)}"
+                if probes is not None:  # OFFSET 0: a probe per compartment row, never a join
+                    rows += f" AND EXISTS (SELECT 1 WHERE {_marked(probes, 'lo', q)} OFFSET 0)"
                     probes = None
                 some = f"{alias}.res_id = ANY(ARRAY({rows}))"
         else:
