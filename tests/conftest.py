@@ -119,6 +119,23 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     drop_schema(base, schema)
 
 
+@pytest.fixture
+def birth_order() -> dict[str, Any]:
+    """A custom SearchParameter (number) on Patient, as written through the API."""
+    return {
+        "resourceType": "SearchParameter",
+        "id": "birth-order",
+        "url": "http://example.org/fhir/SearchParameter/birth-order",
+        "name": "BirthOrder",
+        "status": "active",
+        "description": "Birth order of a multiple birth",
+        "code": "birth-order",
+        "base": ["Patient"],
+        "type": "number",
+        "expression": "Patient.multipleBirth.as(integer)",
+    }
+
+
 def synthea_resources(tgz: Path, limit: int) -> list[dict[str, Any]]:
     """The resources of the first Synthea bundles, at least ``limit`` of them."""
     resources: list[dict[str, Any]] = []

@@ -79,9 +79,16 @@ class Server:
 
     @staticmethod
     def request(
-        conn: http.client.HTTPConnection, method: str, path: str, body: Any = None, form: bool = False
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        body: Any = None,
+        form: bool = False,
+        prefer: str | None = None,
     ) -> tuple[int, Any]:
         headers = {"Content-Type": "application/x-www-form-urlencoded" if form else "application/fhir+json"}
+        if prefer:
+            headers["Prefer"] = prefer
         data = body if form else (json.dumps(body) if body is not None else None)
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
@@ -206,3 +213,19 @@ def test_a_worker_needs_the_shared_page_key(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv(PAGE_KEY_ENV, raising=False)
     with pytest.raises(RuntimeError, match="serve --workers"):
         worker_app()
+
+
+def test_custom_parameter_reaches_the_other_worker(server: Server, birth_order: dict[str, Any]) -> None:
+    (a, conn_a), (b, conn_b) = one_per_worker(server).items()
+    query, strict = "/fhir/Patient?birth-order=2", "handling=strict"
+    assert server.request(conn_b, "GET", query, prefer=strict)[0] == 400  # unknown parameter (b loaded)
+    assert server.request(conn_a, "PUT", "/fhir/SearchParameter/birth-order", birth_order)[0] == 201
+    time.sleep(1.2)  # reads look for new parameters at most once a second
+    status, found = server.request(conn_b, "GET", query, prefer=strict)
+    assert status == 200 and found["total"] == 0, found
+    patient = {"resourceType": "Patient", "id": "p2", "multipleBirthInteger": 2}
+    assert server.request(conn_b, "PUT", "/fhir/Patient/p2", patient)[0] == 201  # indexed by b
+    status, found = server.request(conn_a, "GET", query, prefer=strict)
+    assert status == 200 and [e["resource"]["id"] for e in found["entry"]] == ["p2"]
+    assert server.worker_of(conn_b) == b
+    assert server.worker_of(conn_a) == a

@@ -94,20 +94,9 @@ def test_cli_reindex(client: Client, store: Store, store_url: str, shared_dir: P
     assert "re-indexed" in result.output
 
 
-def test_parameter_created_through_the_api(client: Client) -> None:
+def test_parameter_created_through_the_api(client: Client, birth_order: dict[str, Any]) -> None:
     put(client, {"resourceType": "Patient", "id": "p1", "gender": "female", "multipleBirthInteger": 2})
-    sp = {
-        "resourceType": "SearchParameter",
-        "id": "birth-order",
-        "url": "http://example.org/fhir/SearchParameter/birth-order",
-        "name": "BirthOrder",
-        "status": "active",
-        "description": "Birth order of a multiple birth",
-        "code": "birth-order",
-        "base": ["Patient"],
-        "type": "number",
-        "expression": "Patient.multipleBirth.as(integer)",
-    }
+    sp = birth_order
     put(client, sp)
     put(client, {"resourceType": "Patient", "id": "p2", "multipleBirthInteger": 2})
     put(client, {"resourceType": "Patient", "id": "p3", "multipleBirthInteger": 1})
