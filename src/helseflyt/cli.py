@@ -98,6 +98,9 @@ def serve(
 
     from helseflyt.access import AccessConfigError
     from helseflyt.app import create_app
+    from helseflyt.http.malloc import limit_arenas
+
+    limit_arenas()  # before any thread allocates
 
     try:
         application = create_app(settings)
