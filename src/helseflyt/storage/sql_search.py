@@ -149,8 +149,10 @@ def _types(alias: str, types: tuple[str, ...], args: list[Any]) -> str:
     return f"{alias}.res_type IN ({_marks(types)})"
 
 
-# conditions on a driver's own index row (alias given), compiled inside its subquery
-Within = Callable[[str], list[str]] | None
+# conditions on a driver's own index row (alias given), compiled inside its subquery; the
+# row's (table, param) when it carries that index row's columns (see _clauses)
+Own = tuple[str, Any] | None
+Within = Callable[[str, Own], list[str]] | None
 
 
 def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases, within: Within = None) -> str:
@@ -172,14 +174,15 @@ def _index_clause(clause: Clause, a: str, types: tuple[str, ...], al: _Aliases, 
                 param = _param(x, clause.param, args)
                 cond = _alternatives(x, Clause(clause.table, clause.param, (alt,)), args)
                 where = f"{x}.res_type = ? AND {param} AND {cond}"
-                parts.append(f"SELECT {x}.res_type, {x}.res_id FROM {clause.table}_index {x} WHERE {where}")
+                keep = f"{x}.res_type, {x}.res_id, {x}.low, {x}.high"  # low, high: see _clauses' own
+                parts.append(f"SELECT {keep} FROM date_index {x} WHERE {where}")
             u = al.new("u")  # the other clauses probe the union's rows, as in the plain form
-            more = " WHERE " + " AND ".join(within(u)) if within else ""
+            more = " WHERE " + " AND ".join(within(u, (clause.table, clause.param))) if within else ""
             return f"{a}.res_id {neg}IN (SELECT {u}.res_id FROM ({' UNION ALL '.join(parts)}) {u}{more})"
         args.append(types[0])
         param = _param(x, clause.param, args)
         cond = _alternatives(x, clause, args)
-        more = "".join(f" AND {w}" for w in within(x)) if within else ""
+        more = "".join(f" AND {w}" for w in within(x, (clause.table, clause.param))) if within else ""
         return (
             f"{a}.res_id {neg}IN (SELECT {x}.res_id FROM {clause.table}_index {x}"
             f" WHERE {x}.res_type = ? AND {param} AND {cond}{more})"
@@ -223,7 +226,7 @@ def _chain(chain: Chain, a: str, types: tuple[str, ...], al: _Aliases, within: W
             f" (SELECT {t2}.res_type, {t2}.res_id FROM resource_current {t2} WHERE {inner2})"
         )
     if len(types) == 1:
-        more = "".join(f" AND {w}" for w in within(r)) if within else ""
+        more = "".join(f" AND {w}" for w in within(r, None)) if within else ""
         return f"{a}.res_id IN (SELECT {r}.res_id FROM reference_index {r} WHERE {head} AND {target}{more})"
     return (
         f"({a}.res_type, {a}.res_id) IN (SELECT {r}.res_type, {r}.res_id FROM reference_index {r}"
@@ -336,10 +339,17 @@ def _nests(driver: AnyClause) -> bool:
 
 
 def _clauses(
-    types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases, *, probe: bool = False
+    types: tuple[str, ...],
+    clauses: tuple[AnyClause, ...],
+    a: str,
+    al: _Aliases,
+    *,
+    probe: bool = False,
+    own: Own = None,
 ) -> list[str]:
     """Over one type the lowest-ranked clause drives and the others probe; with ``probe``
-    (row ``a`` is already known) every clause probes."""
+    (row ``a`` is already known) every clause probes. ``own``: row ``a`` is an index row
+    of that (table, param), whose own columns a clause of the same parameter tests first."""
     where: list[str] = []
     driver = None
     if not probe and len(types) == 1 and clauses:
@@ -355,8 +365,8 @@ def _clauses(
         outside = [c for i, c in enumerate(clauses) if i != driver and not _indexed(c)]
         d = clauses[driver]
 
-        def within(x: str) -> list[str]:
-            return _clauses(types, tuple(inside), x, al, probe=True)
+        def within(x: str, own: Own) -> list[str]:
+            return _clauses(types, tuple(inside), x, al, probe=True, own=own)
 
         if isinstance(d, Chain):
             first = _chain(d, a, types, al, within)
@@ -372,6 +382,11 @@ def _clauses(
                 where.append(_reverse_probe(clause, a, al))
             elif clause.table == "resource":
                 where.append(_index_clause(clause, a, types, al))
+            elif own == (clause.table, clause.param) and not clause.negate:
+                # the driver's row passes it in most cases (one date per resource): its
+                # other rows are probed only when it does not (the OR short-circuits)
+                mine = _alternatives(a, clause, al.args)
+                where.append(f"({mine} OR {_probe(clause, a, al)})")
             else:
                 where.append(_probe(clause, a, al))
         elif isinstance(clause, Chain):
