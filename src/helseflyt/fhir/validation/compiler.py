@@ -90,8 +90,9 @@ def _object_checker(
     get = table.get
     choice_of = choices.get
     choice_keys = frozenset(choices)
-    # Keys whose handler is a plain single string check: done here, without the call.
-    simple_get = {k: m for k, h in table.items() if (m := getattr(h, "simple_match", None))}.get
+    # Keys whose handler is a plain single string check: done here, without the call
+    # (the values known valid first, then the regex).
+    simple_get = {k: s for k, h in table.items() if (s := getattr(h, "simple", None))}.get
 
     def check(obj: Any, path: str, ctx: Ctx) -> None:
         if type(obj) is not dict:
@@ -101,8 +102,8 @@ def _object_checker(
             ctx.add("structure", "empty object is not allowed (omit the element)", path)
             return
         for k, v in obj.items():
-            m = simple_get(k)
-            if m is not None and type(v) is str and v != "" and m(v) is not None:
+            s = simple_get(k)
+            if s is not None and type(v) is str and v != "" and (v in s[0] or s[1](v) is not None):
                 continue  # what the handler would find
             h = get(k)
             if h is None:
@@ -203,19 +204,19 @@ def _primitive_field(
             ctx.local_refs.append((v[1:], path, False))
 
     checks_more = bound is not None or local
-    match = prim.match
+    match, seen = prim.match, prim.seen
     if not many and match is not None and not checks_more:
         # The most common case (string, uri, dateTime... without binding), inlined.
 
         def single_str(v: Any, obj: dict, path: str, key: str, ctx: Ctx) -> None:
-            if type(v) is str and v != "" and match(v) is not None:
+            if type(v) is str and v != "" and (v in seen or match(v) is not None):
                 return
             if type(v) is list:
                 _cardinality(e, v, False, f"{path}.{key}", ctx)
             else:
                 bad(v, f"{path}.{key}", ctx)
 
-        single_str.simple_match = match  # type: ignore[attr-defined]  # inlined by _object_checker
+        single_str.simple = (seen, match)  # type: ignore[attr-defined]  # inlined by _object_checker
         return single_str
     if not many:
 

@@ -59,6 +59,9 @@ class Primitive:
     kind: str  # "str", "bool", "int", "decimal"
     ok: Callable[[Any], bool]
     match: Callable[[str], Any] | None  # not None iff valid (str kinds only)
+    # Non-empty strings known valid (see _memo): callers test ``v in seen`` before
+    # calling ``match``, which saves a call per repeated value.
+    seen: set[str] | frozenset[str] = frozenset()
 
     def message(self, value: Any) -> tuple[str, str]:
         """(issue code, diagnostics) explaining why ``value`` is not a valid ``name``."""
@@ -124,11 +127,11 @@ def _bool_ok(v: Any) -> bool:
     return type(v) is bool
 
 
-def _str_ok(match: Callable[[str], Any]) -> Callable[[Any], bool]:
+def _str_ok(match: Callable[[str], Any], seen: set[str] | frozenset[str]) -> Callable[[Any], bool]:
     def ok(v: Any) -> bool:
         # JSON never allows "" (https://hl7.org/fhir/R4/json.html#primitive), even
         # where the regex (uri: \S*) would.
-        return type(v) is str and v != "" and match(v) is not None
+        return type(v) is str and v != "" and (v in seen or match(v) is not None)
 
     return ok
 
@@ -141,12 +144,11 @@ _MEMO_SIZE = 8192
 _MEMO_LEN = 128
 
 
-def _memo(match: Callable[[str], Any]) -> Callable[[str], Any]:
-    valid: set[str] = set()
+def _memo(match: Callable[[str], Any], valid: set[str]) -> Callable[[str], Any]:
+    """``match``, adding the valid short values to ``valid`` (never tested here: the
+    callers test the set themselves, see :attr:`Primitive.seen`)."""
 
     def check(v: str) -> Any:
-        if v in valid:
-            return True
         m = match(v)
         if m is not None and len(v) <= _MEMO_LEN:
             if len(valid) >= _MEMO_SIZE:
@@ -186,5 +188,7 @@ def primitive(name: str) -> Primitive:
         match = re.compile(regex, re.ASCII).fullmatch
         if name in ("date", "dateTime", "instant"):
             match = _calendar(match)
-        match = _memo(match)
-    return Primitive(name, "str", _str_ok(match), match)
+        seen: set[str] = set()
+        match = _memo(match, seen)
+        return Primitive(name, "str", _str_ok(match, seen), match, seen)
+    return Primitive(name, "str", _str_ok(match, frozenset()), match)
