@@ -335,17 +335,40 @@ def _plan_for(res_type: str, gen: int) -> Plan:  # gen: the registry's generatio
     )
 
 
+# (type, registry generation, top-level keys in order) -> the plan entries to run.
+_PICKED: dict[tuple[str, int, tuple[str, ...]], Plan] = {}
+_PICKED_MAX = 4096
+
+
+def _pick(key: tuple[str, int, tuple[str, ...]]) -> Plan:
+    """The entries of the plan that can give rows for a resource with these top-level
+    keys: those whose fast path's trigger meets them, or that have none. Resources of
+    one type mostly share their keys, so this is cached per key tuple (bounded)."""
+    res_type, gen, keys = key
+    present = set(keys)
+    picked = tuple(
+        entry
+        for entry in _plan_for(res_type, gen)
+        if entry[1] is None or entry[1].trigger is None or not entry[1].trigger.isdisjoint(present)
+    )
+    if len(_PICKED) >= _PICKED_MAX:
+        _PICKED.clear()
+    _PICKED[key] = picked
+    return picked
+
+
 def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
     """The search index rows of ``resource`` (current version of type ``res_type``),
     each distinct row once (a repeated row would only cost writes: every query tests
     for existence or takes a min/max), then those of its contained resources."""
     out: list[IndexRow] = []
-    keys = set(resource)
-    for compiled, fast, emits, composite in _plan_for(res_type, registry.generation()):
+    key = (res_type, registry.generation(), tuple(resource))
+    plan = _PICKED.get(key)
+    if plan is None:
+        plan = _pick(key)
+    for compiled, fast, emits, composite in plan:
         try:
             if fast is not None:
-                if fast.trigger is not None and fast.trigger.isdisjoint(keys):
-                    continue
                 try:
                     nodes = fast.items(resource)  # (value, type) pairs: see _value, _type_of
                 except Slow:
