@@ -249,7 +249,8 @@ class SQLReader:
         keyed = (len(query.sort) if query.contained == "false" else 0) + counted
         if keyed:
             out.versions = [_version(r[:_WIDTH]) for r in page]
-            out.keys = [tuple(r[_WIDTH : _WIDTH + len(query.sort)]) for r in page]
+            if query.sort:
+                out.keys = [tuple(r[_WIDTH : _WIDTH + len(query.sort)]) for r in page]
         else:
             out.versions = [_version(r) for r in page]
         if counted and rows:

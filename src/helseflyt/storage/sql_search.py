@@ -414,6 +414,11 @@ def _drives(access: Any, types: tuple[str, ...]) -> bool:
     return drives(access, types)
 
 
+def _may_drive(types: tuple[str, ...], clauses: tuple[AnyClause, ...], access: Any) -> bool:
+    least = _TOKEN if access is not None and access.postgres else _BROAD
+    return len(types) == 1 and all(_rank(c) >= least for c in clauses)
+
+
 def _match(
     types: tuple[str, ...], clauses: tuple[AnyClause, ...], a: str, al: _Aliases, *, probe: bool = False
 ) -> list[str]:
@@ -421,8 +426,7 @@ def _match(
     where = [_types(a, types, al.args), f"NOT {a}.deleted"]
     # no selective clause of its own (none or ranges; on PostgreSQL token codes too): access
     # control may pick where the rows come from
-    least = _TOKEN if al.access is not None and al.access.postgres else _BROAD
-    drive = al.drive and not probe and len(types) == 1 and all(_rank(c) >= least for c in clauses)
+    drive = al.drive and not probe and _may_drive(types, clauses, al.access)
     # the compartment rows drive: the clauses probe them, not offer IN lists of their own
     lead = drive and al.access is not None and _drives(al.access, types)
     if lead and al.access.postgres:
@@ -547,8 +551,18 @@ def _keyset(alias: str, sort: tuple[SortKey, ...], cursor: Cursor, args: list[An
 
 def counts_in_page(query: SearchQuery) -> bool:
     """Whether the page's rows carry the total (``count(*) OVER ()``): with ``_sort`` the
-    page query reads and sorts every match anyway, so no separate count query is needed."""
-    return query.total and bool(query.sort) and query.contained == "false"
+    page query reads and sorts every match anyway, and so does the first page of a
+    PostgreSQL search the allowed patients' compartments drive (its id array holds every
+    match), so no separate count query is needed."""
+    if not query.total or query.contained != "false":
+        return False
+    return bool(query.sort) or (query.cursor is None and _in_array(query))
+
+
+def _in_array(query: SearchQuery) -> bool:
+    """Whether the page reads its rows from the compartments' id array (PostgreSQL)."""
+    a, types = query.access, query.types
+    return a is not None and a.postgres and _may_drive(types, query.clauses, a) and _drives(a, types)
 
 
 def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
@@ -569,6 +583,13 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
             args += [cursor.type, cursor.id]
         order = "c.res_type DESC, c.res_id DESC" if back else "c.res_type, c.res_id"
         limit = query.count if back else query.count + 1
+        if counts_in_page(query):  # every match's id is read into the array: count them
+            args.append(limit)
+            return (
+                f"SELECT {columns}, p.n FROM (SELECT c.seq, c.res_type, c.res_id, count(*) OVER () AS n"
+                f" FROM resource_current c WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?) p"
+                " JOIN resource_history h ON h.seq = p.seq ORDER BY p.res_type, p.res_id"
+            ), args
         sql = (
             f"SELECT {columns} FROM resource_current c JOIN resource_history h ON h.seq = c.seq"
             f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
