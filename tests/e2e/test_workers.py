@@ -168,9 +168,10 @@ def test_post_search_pages_cross_workers(server: Server) -> None:
 def test_concurrent_writes_land_and_audit_verifies(server: Server) -> None:
     clients, each = 16, 10
     workers: set[int] = set()
+    pinned = list(one_per_worker(server).values())  # the kernel may give every new one to one worker
 
     def write(n: int) -> list[int]:
-        conn = server.connect()
+        conn = pinned[n] if n < len(pinned) else server.connect()
         statuses = []
         for i in range(each):
             body = {"resourceType": "Observation", "status": "final", "code": {"text": f"c{n}-{i}"}}
