@@ -51,15 +51,20 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", a
 """
 
 
-def bundles() -> list[bytes]:
+def members() -> list[tuple[str, bytes]]:
+    """``(name, bytes)`` of each Bundle file of the Synthea sample archive."""
     out = []
     with tarfile.open(SYNTHEA, "r|gz") as tar:
         for m in tar:
             if m.isfile() and m.name.endswith(".json"):
                 f = tar.extractfile(m)
                 assert f is not None
-                out.append(f.read())
+                out.append((m.name, f.read()))
     return out
+
+
+def bundles() -> list[bytes]:
+    return [data for _, data in members()]
 
 
 def free_port() -> int:

@@ -21,18 +21,13 @@ import argparse
 import cProfile
 import gc
 import hashlib
-import os
 import pickle
 import pstats
 import sys
-import tarfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("HELSEFLYT_SHARED", ROOT.parent / "shared"))
-SAMPLE = SHARED / "data" / "synthea-r4-sample.tar.gz"
+from ingest_bench import members  # noqa: E402
 
 from helseflyt.ingest import prepare as prep  # noqa: E402
 from helseflyt.ingest.sources import Document  # noqa: E402
@@ -40,14 +35,7 @@ from helseflyt.search.index import index  # noqa: E402
 
 
 def documents() -> list[Document]:
-    out = []
-    with tarfile.open(SAMPLE, "r|gz") as tar:
-        for m in tar:
-            if m.isfile() and m.name.endswith(".json"):
-                f = tar.extractfile(m)
-                assert f is not None
-                out.append(Document(m.name, f.read()))
-    return out
+    return [Document(name, data) for name, data in members()]
 
 
 def run(docs: list[Document]) -> list[prep.Prepared]:
