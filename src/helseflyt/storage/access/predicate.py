@@ -46,6 +46,7 @@ from helseflyt.access import consent as cc
 from helseflyt.storage.access.bases import _basis, _declared, _own_patients
 from helseflyt.storage.access.citizen import _blocked, _control, _covers, _label, _locked, _reserved
 from helseflyt.storage.access.filter import _LINK_PAIRS, LINKS, PUBLIC_TYPES, AccessFilter, _Sql
+from helseflyt.storage.access.statements import Built, Statements, key_of
 
 
 def _mine(expr: str, f: AccessFilter, q: _Sql) -> str:
@@ -110,14 +111,39 @@ def predicate(
     allowed patients' compartments.
     ``probes`` (PostgreSQL, with ``drive`` and :func:`drives`): the query's own clauses,
     tested on the compartment rows before any row is fetched; the caller then leaves
-    them out of its own conditions."""
+    them out of its own conditions.
+
+    Built once per filter and shape (:class:`Statements`): a practitioner's predicate
+    carries the id sets of every allowed patient, and building it costs more than
+    running a small search."""
+    probe = probes(_PROBED) if probes is not None else None
+    extra = (alias, None if types is None else tuple(types), drive, probe and (probe[0], tuple(probe[1])))
+    try:
+        hash(extra)
+    except TypeError:  # a probe value that cannot be a key (none today): build it afresh
+        sql, values = _predicate_sql(f, alias, types, drive, probe)
+    else:
+        sql, values = _PREDICATES.get(f, extra, lambda g: _predicate_sql(g, alias, types, drive, probe))
+    args.extend(values)
+    return sql
+
+
+_PREDICATES = Statements()
+_PROBED = "lo"  # the alias of the compartment rows the probes test
+
+
+def _predicate_sql(
+    f: AccessFilter, alias: str, types: Sequence[str] | None, drive: bool, probe: Built | None
+) -> Built:
     q = _Sql(f.postgres)
+    args: list[Any] = []
     sets = _practitioner_sets(f)
     if sets is None:
-        if probes is not None:
+        if probe is not None:
             raise ValueError("probes given for a search the compartments do not drive")
-        return q.finish(_predicate(f, alias, types, q), args)
-    return q.finish(_by_sets(f, sets, alias, types, q, drive, probes), args)
+        return q.finish(_predicate(f, alias, types, q), args), args
+    probes = None if probe is None else lambda _alias: probe
+    return q.finish(_by_sets(f, sets, alias, types, q, drive, probes), args), args
 
 
 def _marked(probes: Probes, alias: str, q: _Sql) -> str:
@@ -138,12 +164,29 @@ def drives(f: AccessFilter, types: Sequence[str]) -> bool:
     return sets is not None and 0 < len(sets[0]) <= SMALL_ALLOWED
 
 
-def _practitioner_sets(f: AccessFilter) -> tuple[list[str], set[str]] | None:
+def _practitioner_sets(f: AccessFilter) -> Sets | None:
     """For a practitioner whose every patient-level set is known: the patients whose data
     they may see (a basis, no reservation, no blokkering of them) and those whose sperret
-    data they may see too (a FORHOYET_* basis); None: check per row (:func:`_patient_ok`)."""
+    data they may see too (a FORHOYET_* basis); None: check per row (:func:`_patient_ok`).
+    Kept per filter (bounded): a request asks several times, with hundreds of ids."""
     if f.role != "practitioner" or f.declared_any:
         return None
+    key = key_of(f)
+    found = _SETS.get(key, _MISSING)
+    if found is _MISSING:
+        found = _SETS[key] = _compute_sets(f)
+        while len(_SETS) > _SETS_KEPT:
+            _SETS.pop(next(iter(_SETS)), None)
+    return found  # type: ignore[return-value]
+
+
+Sets = tuple[tuple[str, ...], frozenset[str]]
+_SETS: dict[tuple[Any, ...], Sets | None] = {}
+_SETS_KEPT = 256
+_MISSING = object()
+
+
+def _compute_sets(f: AccessFilter) -> Sets | None:
     parts = (f.care_ids, f.gp_ids, f.grant_ids, f.grant_open_ids, f.reserved_ids, f.locking_ids)
     if any(p is None for p in parts) or (f.hpr and f.blocking_ids is None):
         return None
@@ -153,12 +196,12 @@ def _practitioner_sets(f: AccessFilter) -> tuple[list[str], set[str]] | None:
     basis = {*(f.care_ids or ()), *(f.gp_ids or ()), *(f.grant_ids or ()), *declared}
     allowed = basis - set(f.reserved_ids or ()) - set(f.blocking_ids or ())
     opened = set(f.grant_open_ids or ()) | (declared if f.opens_locked else set())
-    return sorted(allowed), opened
+    return tuple(sorted(allowed)), frozenset(opened)
 
 
 def _by_sets(
     f: AccessFilter,
-    sets: tuple[list[str], set[str]],
+    sets: Sets,
     alias: str,
     types: Sequence[str] | None,
     q: _Sql,
@@ -198,7 +241,7 @@ def _by_sets(
                 # compartment rows, then only the rows passing are fetched by primary key: the
                 # plain IN lets PostgreSQL scan every row of the type and hash-join instead
                 if probes is not None:  # OFFSET 0: a probe per compartment row, never a join
-                    rows += f" AND EXISTS (SELECT 1 WHERE {_marked(probes, 'lo', q)} OFFSET 0)"
+                    rows += f" AND EXISTS (SELECT 1 WHERE {_marked(probes, _PROBED, q)} OFFSET 0)"
                     probes = None
                 some = f"{alias}.res_id = ANY(ARRAY({rows}))"
         else:

@@ -19,6 +19,7 @@ from helseflyt.storage.access.bases import (
 from helseflyt.storage.access.citizen import _in_force
 from helseflyt.storage.access.filter import HPR, LINKS, AccessFilter, _Sql
 from helseflyt.storage.access.predicate import predicate
+from helseflyt.storage.access.statements import Statements
 
 
 def visible(conn: Any, f: AccessFilter, res_type: str, res_id: str) -> bool:
@@ -55,6 +56,40 @@ def request_sets(
     the Patients of the declared ``nhn-patient-nin``. A control list longer than
     ``limit`` (GP list: ``gp_limit``) stays None: then the SQL checks per patient. Also
     returns the grants ``(patient_id, basis, reason, expires)``, newest first."""
+    sql, args = _SET_STATEMENTS.get(
+        f, (bases, limit, gp_limit), lambda g: _sets_statement(g, bases, limit, gp_limit)
+    )
+    rows = conn.query(sql, args)
+    got: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        got.setdefault(row[0], []).append(tuple(row[1:]))
+    links = "link" in got
+
+    def ids(kind: str, cap: int, follow: bool = True) -> tuple[str, ...] | None:
+        found = {r[0] for r in got.get(kind, ()) if r[0]}
+        if len(got.get(kind, ())) > cap:
+            return None
+        return tuple(sorted(linked(conn, found) if follow and found and links else found))
+
+    out: dict[str, Any] = {"patient_links": links, "reserved_ids": ids(cc.RESERVATION, limit)}
+    if f.role == "practitioner":
+        out["locking_ids"] = ids(cc.SPERRING, limit)
+        if f.hpr:
+            out["blocking_ids"] = ids(cc.BLOCKING, limit)
+    grants = sorted(((r[0], r[1], r[2], int(r[3])) for r in got.get("grant", ())), key=lambda g: -g[3])
+    if bases:
+        out["gp_ids"] = ids("gp", gp_limit, follow=False)
+        out["grant_ids"] = tuple(sorted({g[0] for g in grants}))
+        out["grant_open_ids"] = tuple(sorted({g[0] for g in grants if g[1] == "FORHOYET_AKUTT"}))
+        out["nin_ids"] = ids("nin", 1 << 30, follow=False)
+    return replace(f, **out), grants
+
+
+_SET_STATEMENTS = Statements()
+
+
+def _sets_statement(f: AccessFilter, bases: bool, limit: int, gp_limit: int) -> tuple[str, list[Any]]:
+    """The one statement of :func:`request_sets` (rows ``kind, id, basis, reason, expires``)."""
     q = _Sql()
     parts = [f"SELECT 'link', {_NONE}, {_BLANK} FROM ({_ANY_LINK}) l0"]
 
@@ -107,30 +142,7 @@ def request_sets(
             None,
         )
     args: list[Any] = []
-    rows = conn.query(q.finish(" UNION ALL ".join(parts), args), args)
-    got: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        got.setdefault(row[0], []).append(tuple(row[1:]))
-    links = "link" in got
-
-    def ids(kind: str, cap: int, follow: bool = True) -> tuple[str, ...] | None:
-        found = {r[0] for r in got.get(kind, ()) if r[0]}
-        if len(got.get(kind, ())) > cap:
-            return None
-        return tuple(sorted(linked(conn, found) if follow and found and links else found))
-
-    out: dict[str, Any] = {"patient_links": links, "reserved_ids": ids(cc.RESERVATION, limit)}
-    if f.role == "practitioner":
-        out["locking_ids"] = ids(cc.SPERRING, limit)
-        if f.hpr:
-            out["blocking_ids"] = ids(cc.BLOCKING, limit)
-    grants = sorted(((r[0], r[1], r[2], int(r[3])) for r in got.get("grant", ())), key=lambda g: -g[3])
-    if bases:
-        out["gp_ids"] = ids("gp", gp_limit, follow=False)
-        out["grant_ids"] = tuple(sorted({g[0] for g in grants}))
-        out["grant_open_ids"] = tuple(sorted({g[0] for g in grants if g[1] == "FORHOYET_AKUTT"}))
-        out["nin_ids"] = ids("nin", 1 << 30, follow=False)
-    return replace(f, **out), grants
+    return q.finish(" UNION ALL ".join(parts), args), args
 
 
 def own_records(conn: Any, pid: str) -> list[str]:
