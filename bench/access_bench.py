@@ -24,7 +24,10 @@ and the added latency at p50 against ``open``; also the median CPU time of this 
 per request (``cpu``: all its threads, the audit writer included; not the PostgreSQL
 server's), which a machine busy with other work disturbs much less than wall time.
 With ``--reader`` it also times ``Reader.search`` with and without the practitioner's
-filter, built as a request builds it (the SQL cost alone, CPU time).
+filter, built as a request builds it (the SQL cost alone, CPU time). With ``--build`` it
+only times building the access SQL of a practitioner with 600 allowed patients (no
+database): the predicate and the per-request sets statement, as a request gets them
+(cached per filter) and built afresh.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ from helseflyt.search.parse import parse
 from helseflyt.search.plan import build_query
 from helseflyt.settings import Settings
 from helseflyt.storage import Store, open_store
-from helseflyt.storage.sql_access import AccessFilter, care_patients, request_sets
+from helseflyt.storage.access.statements import clear_all
+from helseflyt.storage.sql_access import AccessFilter, care_patients, predicate, request_sets
 from helseflyt.storage.testing import drop_schema, with_schema
 
 ORGNR, FNR, HPR = "974703475", "13116900216", "565501879"
@@ -180,6 +184,39 @@ def reader_costs(store: Store, backend: str, n: int) -> None:
         )
 
 
+def build_costs(n: int = 3000) -> None:
+    """µs to get the access SQL of one request: cached (as requests get it) and fresh."""
+
+    class Recorder:  # stands in for a connection: the statement is built, not run
+        def query(self, sql: str, args: list[Any]) -> list[Any]:
+            return []
+
+    now = int(time.time() * 1e6)
+    f = AccessFilter(role="practitioner", hpr=HPR, orgnrs=(ORGNR,), actor=f"hpr:{HPR}", now=now)
+    known = replace(
+        request_sets(Recorder(), f, bases=True)[0], care_ids=tuple(f"p{i:04}" for i in range(600))
+    )
+
+    def timed(run: Any) -> float:
+        start = time.perf_counter()
+        for i in range(n):
+            run(i)
+        return (time.perf_counter() - start) / n * 1e6
+
+    cases = [
+        ("request_sets statement", lambda i: request_sets(Recorder(), replace(f, now=now + i), bases=True)),
+        ("predicate Patient", lambda i: predicate(replace(known, now=now + i), "c", ("Patient",), [])),
+        (
+            "predicate Observation, driving",
+            lambda i: predicate(replace(known, now=now + i), "c", ("Observation",), [], drive=True),
+        ),
+    ]
+    for name, run in cases:
+        cached = timed(run)
+        fresh = timed(lambda i, run=run: (clear_all(), run(i)))
+        print(f"{name:32} cached {cached:7.1f} us   built afresh {fresh:7.1f} us")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=None)
@@ -187,10 +224,14 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--postgres", default=POSTGRES)
     ap.add_argument("--reader", action="store_true", help="also time Reader.search with/without the filter")
+    ap.add_argument("--build", action="store_true", help="only time building the access SQL (no database)")
     ap.add_argument(
         "--reuse-tokens", action="store_true", help="one token per actor (a client that keeps its token)"
     )
     args = ap.parse_args()
+    if args.build:
+        build_costs()
+        return
     items = synthea_resources(args.limit)
     print(f"{len(items)} resources")
     issuer = TestIssuer()

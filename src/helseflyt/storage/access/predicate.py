@@ -46,7 +46,7 @@ from helseflyt.access import consent as cc
 from helseflyt.storage.access.bases import _basis, _declared, _own_patients
 from helseflyt.storage.access.citizen import _blocked, _control, _covers, _label, _locked, _reserved
 from helseflyt.storage.access.filter import _LINK_PAIRS, LINKS, PUBLIC_TYPES, AccessFilter, _Sql
-from helseflyt.storage.access.statements import Built, Statements, key_of
+from helseflyt.storage.access.statements import Built, Statements, key_of, on_clear
 
 
 def _mine(expr: str, f: AccessFilter, q: _Sql) -> str:
@@ -183,6 +183,7 @@ def _practitioner_sets(f: AccessFilter) -> Sets | None:
 Sets = tuple[tuple[str, ...], frozenset[str]]
 _SETS: dict[tuple[Any, ...], Sets | None] = {}
 _SETS_KEPT = 256
+on_clear(_SETS.clear)
 _MISSING = object()
 
 

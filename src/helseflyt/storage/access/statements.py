@@ -53,6 +53,7 @@ class Statements:
         self.size = size
         self._entries: OrderedDict[Hashable, Built] = OrderedDict()
         self._lock = threading.Lock()
+        _CLEARS.append(self.clear)
 
     def get(self, f: AccessFilter, extra: Hashable, build: Callable[[AccessFilter], Built]) -> Built:
         key = (key_of(f), extra)
@@ -72,3 +73,17 @@ class Statements:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+_CLEARS: list[Callable[[], None]] = []
+
+
+def on_clear(clear: Callable[[], None]) -> None:
+    """Have :func:`clear_all` clear another cache kept per filter too."""
+    _CLEARS.append(clear)
+
+
+def clear_all() -> None:
+    """Forget every statement and set kept per filter (benchmarks: the cost of building)."""
+    for clear in _CLEARS:
+        clear()
