@@ -103,7 +103,7 @@ def _items(expression: str, node: Any, resource: dict[str, Any], res_type: str, 
 class CompositeRows:
     """Rows of the composites of one resource type that share an expression."""
 
-    __slots__ = ("params", "res_type", "shapes")
+    __slots__ = ("_resolved", "params", "res_type", "shapes")
 
     def __init__(self, res_type: str, params: tuple[SearchParam, ...]) -> None:
         self.res_type = res_type
@@ -120,31 +120,67 @@ class CompositeRows:
             )
             for p in params
         )
+        self._resolved: dict[str | None, tuple[Any, ...]] = {}  # see _resolve
+
+    def _resolve(self, node_type: str | None) -> tuple[Any, ...]:
+        """:attr:`shapes` for element instances of ``node_type``, each component with
+        what :func:`_items` would look up for it: its key in the per-instance cache,
+        converter, whether it starts at the resource, and its key precheck and fast path
+        (None, None: none; the engine decides)."""
+        from helseflyt.search.index import CONVERT
+
+        resolved = []
+        for head, pad, components in self.shapes:
+            comps = []
+            for slot, kind, expression, table, pack in components:
+                rel = expression.startswith(_RESOURCE)
+                own_type = self.res_type if rel else node_type
+                own = expression[len(_RESOURCE) :] if rel else expression
+                needs = _needs(own_type, own) if own_type else None
+                fast = _fast(own_type, own) if own_type else None
+                key = (slot, kind, expression)
+                comps.append((key, CONVERT[kind], expression, table, pack, rel, needs, fast))
+            resolved.append((head, pad, tuple(comps)))
+        found = self._resolved[node_type] = tuple(resolved)
+        return found
 
     def __call__(
         self, resource: dict[str, Any], nodes: list[Any], out: list[IndexRow], *, engine: bool = False
     ) -> None:
-        from helseflyt.search.index import convert
-
         for node in nodes:
             if node.__class__ is tuple:  # (value, type) from the indexer's fast path
-                node = Node(node[0], None, None, None, None, node[1] or "")
+                value, node_type = node[0], node[1] or None
+            else:
+                value, node_type = node.value, node.type
+            shapes = self._resolved.get(node_type)
+            if shapes is None:
+                shapes = self._resolve(node_type)
             seen: dict[tuple[int, str, str], list[tuple[Any, ...]]] = {}
-            for head, pad, components in self.shapes:
+            for head, pad, components in shapes:
                 parts = []
-                for slot, kind, expression, table, pack in components:
-                    key = (slot, kind, expression)
+                for key, emit, expression, table, pack, rel, needs, fast in components:
                     values = seen.get(key)
                     if values is None:
                         values = seen[key] = []
+                        own = resource if rel else value
                         try:
-                            items = _items(expression, node, resource, self.res_type, engine)
+                            if engine or own.__class__ is not dict:
+                                items = self._engine(expression, node, resource, engine)
+                            elif needs is not None and needs.isdisjoint(own):
+                                items = []
+                            elif fast is not None:
+                                try:
+                                    items = fast.items(own)
+                                except Slow:
+                                    items = self._engine(expression, node, resource, engine)
+                            else:
+                                items = self._engine(expression, node, resource, engine)
                         except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError):
                             items = []
                         if items:
                             rows: list[IndexRow] = []
                             for item in items:
-                                convert(kind, "", item, rows)
+                                emit("", item, None, rows)
                             values += [pack(r) for r in rows if r[0] == table and r[1] == ""]
                     if not values:
                         break
@@ -152,6 +188,13 @@ class CompositeRows:
                 else:
                     for combo in product(*parts):
                         out.append(head + sum(combo, ()) + pad)
+
+    def _engine(self, expression: str, node: Any, resource: dict[str, Any], engine: bool) -> list[Any]:
+        """The items of a component expression by :func:`_items` (the engine, or the fast
+        path for a value that is not an object)."""
+        if node.__class__ is tuple:
+            node = Node(node[0], None, None, None, None, node[1] or "")
+        return _items(expression, node, resource, self.res_type, engine)
 
 
 _TABLE = {"token": "token", "reference": "reference", "quantity": "number", "number": "number"}

@@ -175,6 +175,7 @@ def _as(type_name: str, function: str | None) -> Step:
         ]
 
     as_.as_type = type_name  # type: ignore[attr-defined]
+    as_.as_function = function  # type: ignore[attr-defined]
     return as_
 
 
@@ -195,6 +196,7 @@ def _where_eq(name: str, literal: str) -> Step:
                 out.append((d, t))
         return out
 
+    where.where_eq = (name, literal)  # type: ignore[attr-defined]
     return where
 
 
@@ -312,19 +314,22 @@ class Fast:
     """A compiled walk: ``evaluate(resource)`` gives the engine's nodes, ``items(resource)``
     the same as ``(value, FHIR type or None)`` pairs (the indexer's form: no node
     objects); ``trigger`` holds the top-level keys of which a resource must have one for
-    the result to be non-empty (None: unknown)."""
+    the result to be non-empty (None: unknown); ``alternatives`` the steps of each union
+    alternative (read by :mod:`helseflyt.search.walker`, which generates code from them)."""
 
-    __slots__ = ("evaluate", "items", "trigger")
+    __slots__ = ("alternatives", "evaluate", "items", "trigger")
 
     def __init__(
         self,
         evaluate: Callable[[dict[str, Any]], list[Any]],
         items: Callable[[dict[str, Any]], list[Item]],
         trigger: frozenset[str] | None,
+        alternatives: tuple[tuple[Step, ...], ...] = (),
     ) -> None:
         self.evaluate = evaluate
         self.items = items
         self.trigger = trigger
+        self.alternatives = alternatives
 
 
 def compile_fast(res_type: str, expression: str) -> Fast | None:
@@ -362,4 +367,4 @@ def compile_fast(res_type: str, expression: str) -> Fast | None:
             trigger = None
         else:
             trigger |= keys
-    return Fast(evaluate, items, frozenset(trigger) if trigger is not None else None)
+    return Fast(evaluate, items, frozenset(trigger) if trigger is not None else None, tuple(alternatives))

@@ -37,7 +37,7 @@ from helseflyt.search.registry import SearchParam, for_type
 from helseflyt.search.values import MAX_MICROS, MIN_MICROS, date_range, normalise
 from helseflyt.storage.base import IndexRow
 
-__all__ = ["convert", "index", "reference_parts"]
+__all__ = ["convert", "index", "index_by_entry", "reference_parts", "run_entry"]
 
 log = logging.getLogger("helseflyt.search")
 
@@ -94,37 +94,55 @@ def _token(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None
         v, t = node
     else:
         v, t = _value(node), _type_of(node)
-    if t == "CodeableConcept":
-        for c in v.get("coding") or ():
-            _coding(param, c, out)
-        if isinstance(v.get("text"), str):
-            out.append(("string", param + ":text", normalise(v["text"]), v["text"]))
-    elif t == "Coding":
-        _coding(param, v, out)
-    elif t == "Identifier":
-        value = v.get("value")
-        if isinstance(value, str):
-            out.append(("token", param, v.get("system"), value))
-            typ = v.get("type")
-            if isinstance(typ, dict):
-                for c in typ.get("coding") or ():
-                    if isinstance(c, dict) and isinstance(c.get("code"), str):
-                        out.append(("token", param + ":of-type", c.get("system"), f"{c['code']}|{value}"))
-                if isinstance(typ.get("text"), str):
-                    out.append(("string", param + ":text", normalise(typ["text"]), typ["text"]))
-    elif t == "ContactPoint":
-        if isinstance(v.get("value"), str):
-            out.append(("token", param, v.get("system"), v["value"]))
-    elif isinstance(v, bool):
+    typed = TOKEN_TYPED.get(t)
+    if typed is not None:
+        typed(param, v, only, out)
+    elif t == "Reference" and isinstance(v, dict):  # e.g. a token over a Reference: its identifier
+        ident = v.get("identifier")
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+            out.append(("token", param, ident.get("system"), ident["value"]))
+    else:
+        token_value(param, v, out)
+
+
+def token_value(param: str, v: Any, out: list[IndexRow]) -> None:
+    """A token's rows for a value that is none of the types of :data:`TOKEN_TYPED`
+    (nor a Reference): boolean, code/string/id/uri, integer."""
+    if isinstance(v, bool):
         out.append(("token", param, None, "true" if v else "false"))
     elif isinstance(v, str):
         out.append(("token", param, None, v))
     elif isinstance(v, (int, Decimal)):
         out.append(("token", param, None, str(v)))
-    elif t == "Reference" and isinstance(v, dict):  # e.g. a token over a Reference: its identifier
-        ident = v.get("identifier")
-        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
-            out.append(("token", param, ident.get("system"), ident["value"]))
+
+
+def _token_concept(param: str, v: Any, only: str | None, out: list[IndexRow]) -> None:
+    for c in v.get("coding") or ():
+        _coding(param, c, out)
+    if isinstance(v.get("text"), str):
+        out.append(("string", param + ":text", normalise(v["text"]), v["text"]))
+
+
+def _token_coding(param: str, v: Any, only: str | None, out: list[IndexRow]) -> None:
+    _coding(param, v, out)
+
+
+def _token_identifier(param: str, v: Any, only: str | None, out: list[IndexRow]) -> None:
+    value = v.get("value")
+    if isinstance(value, str):
+        out.append(("token", param, v.get("system"), value))
+        typ = v.get("type")
+        if isinstance(typ, dict):
+            for c in typ.get("coding") or ():
+                if isinstance(c, dict) and isinstance(c.get("code"), str):
+                    out.append(("token", param + ":of-type", c.get("system"), f"{c['code']}|{value}"))
+            if isinstance(typ.get("text"), str):
+                out.append(("string", param + ":text", normalise(typ["text"]), typ["text"]))
+
+
+def _token_contact(param: str, v: Any, only: str | None, out: list[IndexRow]) -> None:
+    if isinstance(v.get("value"), str):
+        out.append(("token", param, v.get("system"), v["value"]))
 
 
 def _coding(param: str, c: Any, out: list[IndexRow]) -> None:
@@ -136,6 +154,15 @@ def _coding(param: str, c: Any, out: list[IndexRow]) -> None:
     display = c.get("display")
     if isinstance(display, str):
         out.append(("string", param + ":text", normalise(display), display))
+
+
+# a token's rows by the value's FHIR type (the other types: token_value)
+TOKEN_TYPED: dict[str | None, Emit] = {
+    "CodeableConcept": _token_concept,
+    "Coding": _token_coding,
+    "Identifier": _token_identifier,
+    "ContactPoint": _token_contact,
+}
 
 
 # -- string --------------------------------------------------------------------------
@@ -180,12 +207,12 @@ def _date(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
                     out.append(("date", param, r[0], r[1]))
             bounds = (v.get("repeat") or {}).get("boundsPeriod")
             if isinstance(bounds, dict):
-                _period(param, bounds, out)
+                period(param, bounds, out)
         elif "start" in v or "end" in v:
-            _period(param, v, out)
+            period(param, v, out)
 
 
-def _period(param: str, v: dict[str, Any], out: list[IndexRow]) -> None:
+def period(param: str, v: dict[str, Any], out: list[IndexRow]) -> None:
     start = date_range(v["start"]) if isinstance(v.get("start"), str) else None
     end = date_range(v["end"]) if isinstance(v.get("end"), str) else None
     if start is None and end is None:
@@ -205,20 +232,25 @@ def _number(param: str, node: Any, only: str | None, out: list[IndexRow]) -> Non
     elif isinstance(v, Quantity):
         out.append(("number", param, float(v.value), "http://unitsofmeasure.org", v.unit))
     elif isinstance(v, dict):
-        value = v.get("value")
-        if isinstance(value, (int, Decimal, float)) and not isinstance(value, bool):
-            code = v.get("code") if isinstance(v.get("code"), str) else None
-            system = v.get("system") if isinstance(v.get("system"), str) else None
-            unit = v.get("unit") if isinstance(v.get("unit"), str) else None
-            if code is None:
-                code = unit or v.get("currency")
-            out.append(("number", param, float(value), system, code))
-            if unit is not None and unit != code:  # `value||unit` matches the unit too
-                out.append(("number", param, float(value), None, unit))
-        elif "low" in v or "high" in v:  # Range
-            for side in ("low", "high"):
-                if isinstance(v.get(side), dict):
-                    _number(param, v[side], only, out)
+        number_dict(param, v, only, out)
+
+
+def number_dict(param: str, v: dict[str, Any], only: str | None, out: list[IndexRow]) -> None:
+    """The rows of a Quantity (or Money, or a Range of them) given as its JSON object."""
+    value = v.get("value")
+    if isinstance(value, (int, Decimal, float)) and not isinstance(value, bool):
+        code = v.get("code") if isinstance(v.get("code"), str) else None
+        system = v.get("system") if isinstance(v.get("system"), str) else None
+        unit = v.get("unit") if isinstance(v.get("unit"), str) else None
+        if code is None:
+            code = unit or v.get("currency")
+        out.append(("number", param, float(value), system, code))
+        if unit is not None and unit != code:  # `value||unit` matches the unit too
+            out.append(("number", param, float(value), None, unit))
+    elif "low" in v or "high" in v:  # Range
+        for side in ("low", "high"):
+            if isinstance(v.get(side), dict):
+                _number(param, v[side], only, out)
 
 
 # -- reference -----------------------------------------------------------------------
@@ -244,7 +276,11 @@ def reference_parts(ref: str) -> tuple[str | None, str | None, str | None]:
 
 
 def _reference(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
-    v = _value(node)
+    reference_value(param, _value(node), only, out)
+
+
+def reference_value(param: str, v: Any, only: str | None, out: list[IndexRow]) -> None:
+    """The rows of a reference parameter for a Reference object or a canonical/uri string."""
     if isinstance(v, str):  # canonical or uri
         t, i, url = reference_parts(v)
         if t is not None or url is not None:
@@ -275,7 +311,7 @@ def _uri(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
         out.append(("uri", param, v))
 
 
-_CONVERT: dict[str, Emit] = {
+CONVERT: dict[str, Emit] = {
     "token": _token,
     "string": _string,
     "date": _date,
@@ -286,9 +322,12 @@ _CONVERT: dict[str, Emit] = {
 }
 
 
+KIND_OF: dict[Emit, str] = {f: k for k, f in reversed(CONVERT.items())}  # _number: "number"
+
+
 def convert(kind: str, param: str, node: Any, out: list[IndexRow]) -> None:
     """Append the rows of one value of a ``kind`` parameter (composite components)."""
-    _CONVERT[kind](param, node, None, out)
+    CONVERT[kind](param, node, None, out)
 
 
 Plan = tuple[tuple[Any, Fast | None, tuple[tuple[Emit, str, str | None], ...], Any], ...]
@@ -317,7 +356,7 @@ def _plan_for(res_type: str, gen: int) -> Plan:  # gen: the registry's generatio
             composites.setdefault(p.expression, []).append(p)
             continue
         only = ",".join(p.only_targets) if p.only_targets else None
-        groups[p.expression][1].append((_CONVERT[p.type], code, only))
+        groups[p.expression][1].append((CONVERT[p.type], code, only))
     if "identifier" not in params:  # conditional requests need identifier on every type
         from helseflyt.fhir import fhirpath
 
@@ -335,21 +374,20 @@ def _plan_for(res_type: str, gen: int) -> Plan:  # gen: the registry's generatio
     )
 
 
-# (type, registry generation, top-level keys in order) -> the plan entries to run.
-_PICKED: dict[tuple[str, int, tuple[str, ...]], Plan] = {}
+# (type, registry generation, top-level keys in order) -> which plan entries to run.
+_PICKED: dict[tuple[str, int, tuple[str, ...]], tuple[bool, ...]] = {}
 _PICKED_MAX = 4096
 
 
-def _pick(key: tuple[str, int, tuple[str, ...]]) -> Plan:
-    """The entries of the plan that can give rows for a resource with these top-level
-    keys: those whose fast path's trigger meets them, or that have none. Resources of
+def _pick(key: tuple[str, int, tuple[str, ...]]) -> tuple[bool, ...]:
+    """Per entry of the plan, whether it can give rows for a resource with these
+    top-level keys: its fast path's trigger meets them, or it has none. Resources of
     one type mostly share their keys, so this is cached per key tuple (bounded)."""
     res_type, gen, keys = key
     present = set(keys)
     picked = tuple(
-        entry
+        entry[1] is None or entry[1].trigger is None or not entry[1].trigger.isdisjoint(present)
         for entry in _plan_for(res_type, gen)
-        if entry[1] is None or entry[1].trigger is None or not entry[1].trigger.isdisjoint(present)
     )
     if len(_PICKED) >= _PICKED_MAX:
         _PICKED.clear()
@@ -357,41 +395,70 @@ def _pick(key: tuple[str, int, tuple[str, ...]]) -> Plan:
     return picked
 
 
+@cache
+def _walker_for(res_type: str, gen: int) -> Any:
+    """The generated walker of ``res_type``'s plan (see :mod:`helseflyt.search.walker`)."""
+    from helseflyt.search.walker import walker
+
+    return walker(res_type, _plan_for(res_type, gen))
+
+
 def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
     """The search index rows of ``resource`` (current version of type ``res_type``),
     each distinct row once (a repeated row would only cost writes: every query tests
     for existence or takes a min/max), then those of its contained resources."""
     out: list[IndexRow] = []
-    key = (res_type, registry.generation(), tuple(resource))
-    plan = _PICKED.get(key)
-    if plan is None:
-        plan = _pick(key)
-    for compiled, fast, emits, composite in plan:
-        try:
-            if fast is not None:
-                try:
-                    nodes = fast.items(resource)  # (value, type) pairs: see _value, _type_of
-                except Slow:
-                    nodes = compiled.evaluate_nodes(resource)
-            else:
-                nodes = compiled.evaluate_nodes(resource)
-        except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError) as exc:
-            log.debug("index %s: %s failed: %s", res_type, compiled.text, exc)
-            continue
-        if not nodes:
-            continue
-        for emit, code, only in emits:
-            for node in nodes:
-                emit(code, node, only, out)
-        if composite is not None:
-            composite(resource, nodes, out)
+    gen = registry.generation()
+    key = (res_type, gen, tuple(resource))
+    run = _PICKED.get(key)
+    if run is None:
+        run = _pick(key)
+    _walker_for(res_type, gen)(resource, out, run)
     contained = resource.get("contained")
     if contained and isinstance(contained, list):
         out += _contained(contained)
     return list(dict.fromkeys(out))
 
 
-def _contained(resources: list[Any]) -> list[IndexRow]:
+def index_by_entry(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
+    """:func:`index` with each plan entry on its own path (:func:`run_entry`), as before
+    the generated walker: the reference its tests compare with, row for row."""
+    out: list[IndexRow] = []
+    gen = registry.generation()
+    for entry, run in zip(_plan_for(res_type, gen), _pick((res_type, gen, tuple(resource))), strict=True):
+        if run:
+            run_entry(res_type, entry, resource, out)
+    contained = resource.get("contained")
+    if contained and isinstance(contained, list):
+        out += _contained(contained, index_by_entry)
+    return list(dict.fromkeys(out))
+
+
+def run_entry(res_type: str, entry: Any, resource: dict[str, Any], out: list[IndexRow]) -> None:
+    """Append the rows of one plan entry: its fast path, or the engine where there is
+    none or the fast path gives up (:class:`~helseflyt.search.fastpath.Slow`)."""
+    compiled, fast, emits, composite = entry
+    try:
+        if fast is not None:
+            try:
+                nodes = fast.items(resource)  # (value, type) pairs: see _value, _type_of
+            except Slow:
+                nodes = compiled.evaluate_nodes(resource)
+        else:
+            nodes = compiled.evaluate_nodes(resource)
+    except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        log.debug("index %s: %s failed: %s", res_type, compiled.text, exc)
+        return
+    if not nodes:
+        return
+    for emit, code, only in emits:
+        for node in nodes:
+            emit(code, node, only, out)
+    if composite is not None:
+        composite(resource, nodes, out)
+
+
+def _contained(resources: list[Any], indexer: Callable[[str, Any], list[IndexRow]] = index) -> list[IndexRow]:
     """Rows of contained resources for ``_contained`` searches: ``("@" + table,
     type, local id, *row)``; the store keys them ``Container/id#local`` (see
     :data:`helseflyt.storage.base.IndexRow`). A contained resource gets at least its
@@ -404,5 +471,5 @@ def _contained(resources: list[Any]) -> list[IndexRow]:
         if not isinstance(kind, str) or not isinstance(local, str) or kind not in resource_types():
             continue
         out.append(("@token", kind, local, "_id", None, local))
-        out += [("@" + row[0], kind, local, *row[1:]) for row in index(kind, r)]
+        out += [("@" + row[0], kind, local, *row[1:]) for row in indexer(kind, r)]
     return out
