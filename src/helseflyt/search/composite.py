@@ -103,7 +103,7 @@ def _items(expression: str, node: Any, resource: dict[str, Any], res_type: str, 
 class CompositeRows:
     """Rows of the composites of one resource type that share an expression."""
 
-    __slots__ = ("_resolved", "params", "res_type", "shapes")
+    __slots__ = ("_one", "_resolved", "params", "res_type", "shapes")
 
     def __init__(self, res_type: str, params: tuple[SearchParam, ...]) -> None:
         self.res_type = res_type
@@ -121,13 +121,14 @@ class CompositeRows:
             for p in params
         )
         self._resolved: dict[str | None, tuple[Any, ...]] = {}  # see _resolve
+        self._one: dict[str | None, Any] = {}  # node type -> walker.composite_function
 
     def _resolve(self, node_type: str | None) -> tuple[Any, ...]:
         """:attr:`shapes` for element instances of ``node_type``, each component with
         what :func:`_items` would look up for it: its key in the per-instance cache,
-        converter, whether it starts at the resource, and its key precheck and fast path
-        (None, None: none; the engine decides)."""
-        from helseflyt.search.index import CONVERT
+        whether it starts at the resource, its key precheck and its generated values
+        function (:func:`helseflyt.search.walker.component_values`; None: none)."""
+        from helseflyt.search.walker import component_values, composite_function
 
         resolved = []
         for head, pad, components in self.shapes:
@@ -137,16 +138,25 @@ class CompositeRows:
                 own_type = self.res_type if rel else node_type
                 own = expression[len(_RESOURCE) :] if rel else expression
                 needs = _needs(own_type, own) if own_type else None
-                fast = _fast(own_type, own) if own_type else None
-                key = (slot, kind, expression)
-                comps.append((key, CONVERT[kind], expression, table, pack, rel, needs, fast))
+                values = component_values(own_type, own, kind, table, pack) if own_type else None
+                comps.append(((slot, kind, expression), rel, needs, values))
             resolved.append((head, pad, tuple(comps)))
         found = self._resolved[node_type] = tuple(resolved)
+        self._one[node_type] = composite_function(found, self._values)
         return found
 
     def __call__(
-        self, resource: dict[str, Any], nodes: list[Any], out: list[IndexRow], *, engine: bool = False
+        self,
+        resource: dict[str, Any],
+        nodes: list[Any],
+        out: list[IndexRow],
+        *,
+        engine: bool = False,
+        generated: bool = True,
     ) -> None:
+        """Append the composite rows of ``nodes`` (the element instances). ``engine``:
+        components by the FHIRPath engine only; ``generated``: False to leave out the
+        generated values functions (the tests compare both)."""
         for node in nodes:
             if node.__class__ is tuple:  # (value, type) from the indexer's fast path
                 value, node_type = node[0], node[1] or None
@@ -155,33 +165,26 @@ class CompositeRows:
             shapes = self._resolved.get(node_type)
             if shapes is None:
                 shapes = self._resolve(node_type)
+            if generated and not engine:
+                self._one[node_type](resource, node, value, out)
+                continue
             seen: dict[tuple[int, str, str], list[tuple[Any, ...]]] = {}
             for head, pad, components in shapes:
                 parts = []
-                for key, emit, expression, table, pack, rel, needs, fast in components:
+                for key, rel, needs, values_of in components:
                     values = seen.get(key)
                     if values is None:
-                        values = seen[key] = []
                         own = resource if rel else value
-                        try:
-                            if engine or own.__class__ is not dict:
-                                items = self._engine(expression, node, resource, engine)
-                            elif needs is not None and needs.isdisjoint(own):
-                                items = []
-                            elif fast is not None:
-                                try:
-                                    items = fast.items(own)
-                                except Slow:
-                                    items = self._engine(expression, node, resource, engine)
-                            else:
-                                items = self._engine(expression, node, resource, engine)
-                        except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError):
-                            items = []
-                        if items:
-                            rows: list[IndexRow] = []
-                            for item in items:
-                                emit("", item, None, rows)
-                            values += [pack(r) for r in rows if r[0] == table and r[1] == ""]
+                        if engine or own.__class__ is not dict or values_of is None or not generated:
+                            values = self._values(key, node, resource, engine)
+                        elif needs is not None and own.keys().isdisjoint(needs):
+                            values = []
+                        else:
+                            try:
+                                values = values_of(own)
+                            except Exception:  # noqa: BLE001 - the component's own path decides
+                                values = self._values(key, node, resource, engine)
+                        seen[key] = values
                     if not values:
                         break
                     parts.append(values)
@@ -189,12 +192,27 @@ class CompositeRows:
                     for combo in product(*parts):
                         out.append(head + sum(combo, ()) + pad)
 
-    def _engine(self, expression: str, node: Any, resource: dict[str, Any], engine: bool) -> list[Any]:
-        """The items of a component expression by :func:`_items` (the engine, or the fast
-        path for a value that is not an object)."""
+    def _values(
+        self, key: tuple[int, str, str], node: Any, resource: dict[str, Any], engine: bool
+    ) -> list[tuple[Any, ...]]:
+        """A component's values for one element instance by :func:`_items` (key precheck,
+        fast path, engine) and the indexer's converter, packed for its slot."""
+        from helseflyt.search.index import convert
+
+        slot, kind, expression = key
         if node.__class__ is tuple:
             node = Node(node[0], None, None, None, None, node[1] or "")
-        return _items(expression, node, resource, self.res_type, engine)
+        try:
+            items = _items(expression, node, resource, self.res_type, engine)
+        except (FHIRPathError, TypeError, ValueError, KeyError, AttributeError):
+            return []
+        if not items:
+            return []
+        rows: list[IndexRow] = []
+        for item in items:
+            convert(kind, "", item, rows)
+        table, pack = _TABLE.get(kind), _PACK.get((slot, kind))
+        return [pack(r) for r in rows if r[0] == table and r[1] == ""]
 
 
 _TABLE = {"token": "token", "reference": "reference", "quantity": "number", "number": "number"}

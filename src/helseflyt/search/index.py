@@ -421,22 +421,26 @@ def index(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
 
 
 def index_by_entry(res_type: str, resource: dict[str, Any]) -> list[IndexRow]:
-    """:func:`index` with each plan entry on its own path (:func:`run_entry`), as before
-    the generated walker: the reference its tests compare with, row for row."""
+    """:func:`index` with each plan entry on its own path (:func:`run_entry`) and
+    composites without generated code, as before the generated walker: the reference
+    its tests compare with, row for row."""
     out: list[IndexRow] = []
     gen = registry.generation()
     for entry, run in zip(_plan_for(res_type, gen), _pick((res_type, gen, tuple(resource))), strict=True):
         if run:
-            run_entry(res_type, entry, resource, out)
+            run_entry(res_type, entry, resource, out, generated=False)
     contained = resource.get("contained")
     if contained and isinstance(contained, list):
         out += _contained(contained, index_by_entry)
     return list(dict.fromkeys(out))
 
 
-def run_entry(res_type: str, entry: Any, resource: dict[str, Any], out: list[IndexRow]) -> None:
+def run_entry(
+    res_type: str, entry: Any, resource: dict[str, Any], out: list[IndexRow], *, generated: bool = True
+) -> None:
     """Append the rows of one plan entry: its fast path, or the engine where there is
-    none or the fast path gives up (:class:`~helseflyt.search.fastpath.Slow`)."""
+    none or the fast path gives up (:class:`~helseflyt.search.fastpath.Slow`).
+    ``generated``: whether composites may use their generated component functions."""
     compiled, fast, emits, composite = entry
     try:
         if fast is not None:
@@ -455,7 +459,7 @@ def run_entry(res_type: str, entry: Any, resource: dict[str, Any], out: list[Ind
         for node in nodes:
             emit(code, node, only, out)
     if composite is not None:
-        composite(resource, nodes, out)
+        composite(resource, nodes, out, generated=generated)
 
 
 def _contained(resources: list[Any], indexer: Callable[[str, Any], list[IndexRow]] = index) -> list[IndexRow]:

@@ -18,11 +18,12 @@ that does every entry in plan order, with
 Exactness: the rows are those of the per-entry path, in the same order. The generated
 steps mirror the fast path's (which mirrors the engine's); wherever the fast path
 would raise :class:`~helseflyt.search.fastpath.Slow` or meet a case the generator does
-not type statically, the generated code gives up on that entry *before* writing any
-of its rows and runs the entry's own path (:func:`helseflyt.search.index.run_entry`),
-so the result is the same by construction. Entries the generator does not cover
-(no fast path; ``as``; a choice element followed by more than ``ofType``; an abstract
-or unknown element type) always run their own path. ``tests/unit/search/test_walker.py``
+not type statically (or ``as`` meets more than one item), the generated code gives up
+on that entry *before* writing any of its rows and runs the entry's own path
+(:func:`helseflyt.search.index.run_entry`), so the result is the same by
+construction. Entries the generator does not cover (no fast path; a choice element
+followed by more than ``ofType``; an abstract or unknown element type) always run
+their own path. ``tests/unit/search/test_walker.py``
 checks rows and order against that path on Synthea and every official example.
 """
 
@@ -83,17 +84,23 @@ def _ops(res_type: str, steps: tuple[Any, ...]) -> tuple[tuple[Op, ...], str | N
             else:
                 return None
         elif getattr(step, "as_type", None) is not None:
+            choice = ops[-1] if ops else None
             if step.as_function != "ofType":
-                return None  # `as` fails on more than one item
+                ops.append(("single",))  # `as` fails on more than one item
             if t is not None:
                 ops.append(("keep", _matches(t, step.as_type)))
                 continue
-            choices = ops[-1][2]
+            assert choice is not None and choice[0] == "choice"
+            choices = choice[2]
             kept = tuple(dict.fromkeys(c[2] for c in choices if _matches(c[2], step.as_type)))
-            if len(kept) != 1:
+            if len(kept) > 1:
                 return None
-            ops.append(("oftype", kept[0]))
-            t = kept[0]
+            if kept:
+                ops.append(("oftype", kept[0]))
+                t = kept[0]
+            else:  # no choice is of that type (`value.as(DateTime)`: System.DateTime): no items
+                ops.append(("keep", False))
+                t = step.as_type
         elif hasattr(step, "where_eq") and t is not None:
             ops.append(("where", *step.where_eq))
         elif getattr(step, "extension_url", None) is not None and t is not None:
@@ -128,6 +135,9 @@ class _Source:
 def _step_code(src: _Source, op: Op, inp: str | None, out: str, ind: int) -> None:
     """Code setting ``out`` to the items of ``op`` over the list ``inp`` (None: the resource)."""
     kind = op[0]
+    if kind == "single":  # `as` on more than one item: an error, the entry's own path decides
+        src.add(ind, f"{out} = {inp or '(r,)'}", f"if len({out}) > 1: raise Give")
+        return
     if kind == "keep":
         src.add(ind, f"{out} = {inp or '(r,)'} if {op[1]} else ()")
         return
@@ -346,3 +356,87 @@ def _generate(res_type: str, plan: ix.Plan) -> Walker:
 def walker(res_type: str, plan: ix.Plan) -> Walker:
     """The generated function of ``res_type``'s plan (cached by the caller, per generation)."""
     return _generate(res_type, plan)
+
+
+def component_values(
+    node_type: str, expression: str, kind: str, table: str | None, pack: Callable[[IndexRow], Any]
+) -> Callable[[dict[str, Any]], list[Any]] | None:
+    """A generated function giving a composite component's packed values for one element
+    instance (a JSON object of ``node_type``): the steps of ``expression``, the ``kind``
+    converter and the component's slot packing. It raises where the steps give up; the
+    caller then takes the component's own path. None when the steps cannot be generated."""
+    from helseflyt.search.fastpath import compile_fast
+
+    fast = compile_fast(node_type, expression)
+    alts = [_ops(node_type, steps) for steps in fast.alternatives] if fast is not None else [None]
+    if any(a is None for a in alts):
+        return None
+    src = _Source()
+    src.names.update(normalise=normalise, date_range=date_range, period=ix.period, number_dict=ix.number_dict)
+    src.names["pack"] = pack
+    src.add(0, "def values(r):")
+    names = []
+    for j, (ops, _) in enumerate(alts):  # type: ignore[misc]
+        prev: str | None = None
+        for k, op in enumerate(ops, 1):
+            _step_code(src, op, prev, f"a{j}_{k}", 1)
+            prev = f"a{j}_{k}"
+        names.append(prev or "(r,)")
+    src.add(1, "out = []")
+    for (_, t), items in zip(alts, names, strict=True):  # type: ignore[misc]
+        _emit_code(src, kind, "", None, items, t, 1)
+    src.add(1, f"return [pack(x) for x in out if x[0] == {table!r} and x[1] == '']")
+    namespace = dict(src.names)
+    exec(compile("\n".join(src.lines), f"<composite component {node_type} {expression}>", "exec"), namespace)  # noqa: S102
+    return namespace["values"]  # type: ignore[no-any-return]
+
+
+def composite_function(
+    shapes: tuple[Any, ...], fallback: Callable[..., list[Any]]
+) -> Callable[[dict[str, Any], Any, Any, list[IndexRow]], None]:
+    """The rows of one element instance for the composites of a
+    :class:`~helseflyt.search.composite.CompositeRows` (``shapes``: its resolved
+    shapes for the instance's type) as generated code: ``one(resource, node, value,
+    out)``. Each component's values are computed once, in the order and with the
+    laziness of the generic loop (a composite stops at its first component without
+    values), by its generated function or ``fallback(key, node, resource, False)``."""
+    src = _Source()
+    src.names["fallback"] = fallback
+    slots: dict[Any, int] = {}
+    for _, _, components in shapes:
+        for key, *_ in components:
+            slots.setdefault(key, len(slots))
+    src.add(0, "def one(r, node, n, out):")
+    if slots:
+        src.add(1, " = ".join(f"s{i}" for i in slots.values()) + " = GIVE")
+    for head, pad, components in shapes:
+        ind = 1
+        for key, rel, needs, values_of in components:
+            s, own, k = f"s{slots[key]}", "r" if rel else "n", src.name(key)
+            src.add(ind, f"if {s} is GIVE:")
+            if values_of is None:
+                src.add(ind + 1, f"{s} = fallback({k}, node, r, False)")
+            else:
+                src.add(ind + 1, f"if {own}.__class__ is not dict: {s} = fallback({k}, node, r, False)")
+                if needs is not None:
+                    src.add(ind + 1, f"elif {own}.keys().isdisjoint({src.name(needs)}): {s} = []")
+                src.add(
+                    ind + 1,
+                    "else:",
+                    "    try:",
+                    f"        {s} = {src.name(values_of, 'F')}({own})",
+                    "    except Exception:",
+                    f"        {s} = fallback({k}, node, r, False)",
+                )
+            src.add(ind, f"if {s}:")
+            ind += 1
+        for j, (key, *_) in enumerate(components):
+            src.add(ind, f"for x{j} in s{slots[key]}:")
+            ind += 1
+        parts = " + ".join(["()" if not components else f"x{j}" for j in range(max(len(components), 1))])
+        src.add(ind, f"out.append({src.name(head)} + {parts} + {src.name(pad)})")
+    if not shapes:
+        src.add(1, "pass")
+    namespace = dict(src.names)
+    exec(compile("\n".join(src.lines), "<composite rows>", "exec"), namespace)  # noqa: S102
+    return namespace["one"]  # type: ignore[no-any-return]

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import synthea_resources
 from test_fastpath import _engine_rows
 
+from conftest import synthea_resources
 from helseflyt.search import registry
 from helseflyt.search.index import _walker_for, index, index_by_entry
 
@@ -55,7 +55,10 @@ OBSERVATION = {
     "effectiveDateTime": "2020-01-02T03:04:05Z",
     "valueQuantity": {"value": 1.5, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
     "component": [
-        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 120}},
+        {
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+            "valueQuantity": {"value": 120},
+        },
         {"code": {"text": "dia"}, "valueCodeableConcept": {"coding": [{"code": "x"}]}},
         {"code": {"text": "s"}, "valueString": "Høy"},
     ],
