@@ -142,7 +142,7 @@ class CompositeRows:
                 comps.append(((slot, kind, expression), rel, needs, values))
             resolved.append((head, pad, tuple(comps)))
         found = self._resolved[node_type] = tuple(resolved)
-        self._one[node_type] = composite_function(found, self._values)
+        self._one[node_type] = composite_function(found, self._values)  # after _resolved: threads
         return found
 
     def __call__(
@@ -162,12 +162,16 @@ class CompositeRows:
                 value, node_type = node[0], node[1] or None
             else:
                 value, node_type = node.value, node.type
+            if generated and not engine:
+                one = self._one.get(node_type)
+                if one is None:
+                    self._resolve(node_type)
+                    one = self._one[node_type]
+                one(resource, node, value, out)
+                continue
             shapes = self._resolved.get(node_type)
             if shapes is None:
                 shapes = self._resolve(node_type)
-            if generated and not engine:
-                self._one[node_type](resource, node, value, out)
-                continue
             seen: dict[tuple[int, str, str], list[tuple[Any, ...]]] = {}
             for head, pad, components in shapes:
                 parts = []
