@@ -18,8 +18,8 @@ API; see :mod:`helseflyt.search.custom`) are added with :func:`set_custom`: they
 compiled by the same code path as the official ones (unsupported ones are logged and
 listed in :func:`unsupported`). An official parameter wins over a custom one with the
 same code on the same type. ``set_custom`` starts a new *generation*: the per-type
-registries (and the indexer's plans) are rebuilt lazily for it; a registry already
-handed out stays valid and unchanged.
+registries (and the indexer's plans and generated walkers) are rebuilt lazily for it; a
+registry already handed out stays valid and unchanged.
 """
 
 from __future__ import annotations

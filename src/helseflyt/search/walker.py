@@ -1,4 +1,5 @@
-"""One generated function per resource type that writes the index rows of all its parameters.
+"""Generated code for the indexer: one function per resource type writes the rows of all
+its parameters.
 
 :func:`helseflyt.search.index.index` used to run each plan entry (a distinct expression,
 its converters and composites) on its own: the fast path's closures walked the resource
@@ -7,13 +8,17 @@ converters, which find its FHIR type again for every row. :func:`walker` instead
 generates, per resource type and registry generation, the Python source of one function
 that does every entry in plan order, with
 
-* the steps of each expression inlined (member, choice element, ``ofType``,
+* the steps of each expression inlined (member, choice element, ``ofType``, ``as``,
   ``where(x='y')``, ``extension('u')``: the subset of :mod:`helseflyt.search.fastpath`),
   each element's FHIR type fixed when the code is generated;
 * shared prefixes computed once (``component``, ``value`` for the ``value.ofType(T)``
   parameters and their composites);
 * a converter picked per (parameter type, FHIR type): strings, dates, Codings,
   CodeableConcepts, Quantities and References without the generic dispatch.
+
+Composites (:class:`~helseflyt.search.composite.CompositeRows`) get the same per element
+type: :func:`component_values` (a component's steps, converter and slot packing) and
+:func:`composite_function` (the rows of one element instance).
 
 Exactness: the rows are those of the per-entry path, in the same order. The generated
 steps mirror the fast path's (which mirrors the engine's); wherever the fast path
@@ -23,8 +28,8 @@ on that entry *before* writing any of its rows and runs the entry's own path
 (:func:`helseflyt.search.index.run_entry`), so the result is the same by
 construction. Entries the generator does not cover (no fast path; a choice element
 followed by more than ``ofType``; an abstract or unknown element type) always run
-their own path. ``tests/unit/search/test_walker.py``
-checks rows and order against that path on Synthea and every official example.
+their own path. ``tests/unit/search/test_walker.py`` checks rows and order against
+that path on Synthea and every official example.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from helseflyt.search.fastpath import _ABSTRACT, _child_type, _choices_of
 from helseflyt.search.values import date_range, normalise
 from helseflyt.storage.base import IndexRow
 
-__all__ = ["Walker", "walker"]
+__all__ = ["Walker", "component_values", "composite_function", "walker"]
 
 # walk(resource, out, run): run[i] tells whether plan entry i can give rows
 Walker = Callable[[dict[str, Any], list[IndexRow], tuple[bool, ...]], None]

@@ -8,17 +8,26 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_fastpath import _engine_rows
 
 from conftest import synthea_resources
+from helseflyt.search import index as ix
 from helseflyt.search import registry
 from helseflyt.search.index import _walker_for, index, index_by_entry
+
+
+@pytest.fixture(autouse=True)
+def _generate_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every type's walker from its first resource (a process waits for a few hundred)."""
+    monkeypatch.setattr(ix, "GENERATE_AFTER", 0)
 
 
 def _same_order(resources: list[dict[str, Any]], *, engine: bool = False) -> int:
     for r in resources:
         t = r["resourceType"]
         rows = index(t, r)
+        assert (t, registry.generation()) in ix._WALKERS, "the generated walker ran"
         assert rows == index_by_entry(t, r), f"{t}/{r.get('id')}"
         if engine:
             assert set(rows) == _engine_rows(t, r), f"{t}/{r.get('id')}"
@@ -132,3 +141,15 @@ def test_custom_parameters_get_a_new_walker() -> None:
     finally:
         registry.set_custom([])
     assert not [row for row in index("Patient", patient) if row[1] == "middle"]
+
+
+def test_a_process_generates_a_walker_after_a_few_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ix, "GENERATE_AFTER", 3)
+    monkeypatch.setattr(ix, "_WALKERS", {})
+    monkeypatch.setattr(ix, "_SEEN", {})
+    key = ("Observation", registry.generation())
+    rows = [index("Observation", OBSERVATION) for _ in range(2)]
+    assert key not in ix._WALKERS  # the per-entry path so far
+    rows += [index("Observation", OBSERVATION) for _ in range(2)]
+    assert ix._WALKERS[key] is _walker_for(*key)
+    assert all(r == index_by_entry("Observation", OBSERVATION) for r in rows)
