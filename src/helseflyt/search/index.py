@@ -17,8 +17,16 @@ expression share the evaluation) and turns the values into typed rows by FHIR ty
   ``<param>:identifier`` token rows for ``Reference.identifier``;
 * uri: the value.
 
+Each distinct expression with its converters and composites is a *plan entry*
+(:func:`_plan_for`). Once a process has indexed a few hundred resources of a type, one
+function generated for the type (:mod:`helseflyt.search.walker`) does all its entries
+in one pass; what it does not model, and every entry before then, runs on the entry's
+own path (:func:`run_entry`: the fast path, else the FHIRPath engine). Both give the
+same rows in the same order.
+
 It is a module-level function so that bulk-load worker processes can pickle it.
-Concurrency: the registry is immutable; the function keeps no state.
+Concurrency: the registry is immutable; the function keeps only caches (plans,
+generated walkers, counts of resources per type), which threads may fill at once.
 """
 
 from __future__ import annotations
@@ -213,6 +221,7 @@ def _date(param: str, node: Any, only: str | None, out: list[IndexRow]) -> None:
 
 
 def period(param: str, v: dict[str, Any], out: list[IndexRow]) -> None:
+    """The date row of a Period (an open end: the smallest or largest instant)."""
     start = date_range(v["start"]) if isinstance(v.get("start"), str) else None
     end = date_range(v["end"]) if isinstance(v.get("end"), str) else None
     if start is None and end is None:
