@@ -71,6 +71,15 @@ def observations(put: Put) -> None:
     put(
         {
             "resourceType": "Observation",
+            "id": "sampled",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "33882-2"}]},
+            "valueDateTime": "2019-06-15T10:30:00+02:00",
+        }
+    )
+    put(
+        {
+            "resourceType": "Observation",
             "id": "note",
             "status": "final",
             "code": {"coding": [{"system": LOINC, "code": "8691-8"}]},
@@ -113,12 +122,16 @@ def test_code_value_and_combo(client: Client, ids: Ids) -> None:
     assert ids("Observation?code-value-date=11368-8$ge2019-05-01") == ["onset"]
     assert ids("Observation?code-value-date=11368-8$2019") == ["onset"]
     assert ids("Observation?code-value-date=11368-8$gt2020") == []
+    # a dateTime value: R4's component expression is value.as(DateTime) (patched, see registry)
+    assert ids("Observation?code-value-date=33882-2$2019-06-15") == ["sampled"]
+    assert ids("Observation?code-value-date=33882-2$lt2019-06-01") == []
+    assert ids("Observation?code-value-date=11368-8$2019-06-15") == []  # a day inside the period
     assert ids("Observation?code-value-string=8691-8$reiste") == ["note"]
     assert ids("Observation?code-value-string=8691-8$tromsø") == []
     assert ids("Observation?component-code-value-quantity:missing=false") == ["bp-high", "bp-normal"]
     assert "weight" in ids("Observation?combo-code-value-quantity:missing=false")
     assert ids("Observation?combo-code-value-concept:missing=true") == sorted(
-        ["bp-high", "bp-normal", "weight", "onset", "note"]
+        ["bp-high", "bp-normal", "weight", "onset", "sampled", "note"]
     )
 
 

@@ -252,10 +252,18 @@ def composite_components(sp: dict[str, Any]) -> tuple[tuple[str, str], ...] | st
 
 
 # Upstream bugs in component expressions: DocumentReference-relationship gives the
-# reference component ``code`` and the token component ``target`` (swapped).
+# reference component ``code`` and the token component ``target`` (swapped);
+# Observation-code-value-date's date component is ``value.as(DateTime) | value.as(Period)``:
+# ``DateTime`` is no FHIR type, so FHIRPath reads System.DateTime, which a FHIR ``dateTime``
+# is not (the official suite: ``Patient.active.is(Boolean)`` is false), and no
+# ``valueDateTime`` would ever match. Its own definition, Observation-value-date, says
+# ``(Observation.value as dateTime) | (Observation.value as Period)``: that is what it means.
 _COMPONENT_PATCHES = {
     ("http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", 0): "target",
     ("http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", 1): "code",
+    ("http://hl7.org/fhir/SearchParameter/Observation-code-value-date", 1): (
+        "value.as(dateTime) | value.as(Period)"
+    ),
 }
 
 
