@@ -54,7 +54,7 @@ class Binding:
         system = coding.get("system")
         if self.pairs is None:
             return self.code_ok(code)
-        if system is None:
+        if type(system) is not str:  # absent, or already reported (e.g. an object: unhashable)
             return False
         return (system, code) in self.pairs
 
