@@ -27,12 +27,30 @@ def _resource_types() -> frozenset[str]:
     return model.resource_types()
 
 
+# Results per reference text: a Bundle names its patient and encounters hundreds of
+# times. Bounded like the primitives' memo (short texts, emptied when full).
+_MEMO: dict[str, tuple[str, str | None, str | None]] = {}
+_MEMO_SIZE = 8192
+_MEMO_LEN = 256
+
+
 def classify(reference: str) -> tuple[str, str | None, str | None]:
     """(kind, resource type or local id, error message).
 
     kind is one of ``relative``, ``absolute``, ``urn``, ``local``, ``conditional``,
     ``invalid``. For ``local`` the second item is the id after ``#``.
     """
+    found = _MEMO.get(reference)
+    if found is None:
+        found = _classify(reference)
+        if len(reference) <= _MEMO_LEN:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[reference] = found
+    return found
+
+
+def _classify(reference: str) -> tuple[str, str | None, str | None]:
     if reference.startswith("#"):
         return "local", reference[1:], None
     m = _RELATIVE.fullmatch(reference)
