@@ -13,16 +13,24 @@ from helseflyt.fhir.validation.context import Ctx
 from helseflyt.norway.identifiers import NAMES, SYSTEMS
 
 
-def check_identifier(obj: dict, path: str, ctx: Ctx) -> None:
+def identifier_problem(obj: dict) -> str | None:
+    """The diagnostics if ``obj`` is a no-basis identifier with an invalid value, else None."""
     system = obj.get("system")
     if type(system) is not str:
-        return
+        return None
     checker = SYSTEMS.get(system)
     if checker is None:
-        return
+        return None
     value = obj.get("value")
     if type(value) is not str:
-        return  # a missing value is allowed (e.g. only an extension); bad types are reported already
+        return None  # a missing value is allowed (e.g. only an extension); bad types are reported already
     reason = checker(value)
     if reason is not None:
-        ctx.add("value", f"invalid {NAMES[system]} ({system}): {reason}", f"{path}.value")
+        return f"invalid {NAMES[system]} ({system}): {reason}"
+    return None
+
+
+def check_identifier(obj: dict, path: str, ctx: Ctx) -> None:
+    problem = identifier_problem(obj)
+    if problem is not None:
+        ctx.add("value", problem, f"{path}.value")

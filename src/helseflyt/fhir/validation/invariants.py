@@ -15,16 +15,24 @@ from typing import Any
 from helseflyt.fhir.dates import date_range
 from helseflyt.fhir.validation.context import Ctx
 
-__all__ = ["period_rule"]
+__all__ = ["period_problem", "period_rule"]
+
+
+def period_problem(obj: dict[str, Any]) -> str | None:
+    """The diagnostics if the Period breaks per-1 (its start is after its end), else None."""
+    start, end = obj.get("start"), obj.get("end")
+    if type(start) is not str or type(end) is not str:
+        return None
+    first, last = date_range(start), date_range(end)
+    if first is None or last is None:
+        return None  # a malformed value is reported by its primitive check
+    if first[0] > last[1]:
+        return f"the period starts ({start}) after it ends ({end}) (per-1)"
+    return None
 
 
 def period_rule(obj: dict[str, Any], path: str, ctx: Ctx) -> None:
     """per-1: a Period's start is not after its end."""
-    start, end = obj.get("start"), obj.get("end")
-    if type(start) is not str or type(end) is not str:
-        return
-    first, last = date_range(start), date_range(end)
-    if first is None or last is None:
-        return  # a malformed value is reported by its primitive check
-    if first[0] > last[1]:
-        ctx.add("invariant", f"the period starts ({start}) after it ends ({end}) (per-1)", path)
+    problem = period_problem(obj)
+    if problem is not None:
+        ctx.add("invariant", problem, path)
