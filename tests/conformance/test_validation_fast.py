@@ -178,6 +178,7 @@ def obs(**fields: Any) -> dict[str, Any]:
 MED = {"resourceType": "Medication", "id": "m1"}
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
 XHTML = "http://www.w3.org/1999/xhtml"
+ALLERGY = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 EDGE_CASES: list[Any] = [
     None, [], {}, {"resourceType": "Nope"}, {"resourceType": "DomainResource"}, {"id": "x"},
     obs(), obs(resourceType=None), obs(valueString="a", _valueString={"id": "x"}),
@@ -225,6 +226,10 @@ EDGE_CASES: list[Any] = [
     {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": obs(contained=[MED])}]},
     {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": obs()}, {"resource": {}}]},
     {"resourceType": "Parameters", "parameter": [{"name": "a", "resource": obs(), "valueString": "x"}]},
+    {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/1"},
+     "clinicalStatus": {"coding": [{"system": {"x": 1}, "code": "active"}]}},
+    {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/1"},
+     "clinicalStatus": {"coding": [{"system": ALLERGY, "code": "active"}]}},
     {"resourceType": "CapabilityStatement", "status": "draft", "date": "2020", "kind": "instance",
      "fhirVersion": "4.0.1", "format": ["json", "application/x+y", "nope"]},
 ]  # fmt: skip

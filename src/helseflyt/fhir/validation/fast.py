@@ -56,7 +56,7 @@ _INT_RANGES = {
 _COMPILED: dict[str, Test] = {}
 _SOURCES: dict[str, str] = {}
 _RESOURCES: dict[str, Test] = {}
-_CONST_NAMES: dict[int, str] = {}
+_CONST_NAMES: dict[object, str] = {}
 
 
 def accepts(resource: dict) -> bool:
@@ -67,22 +67,29 @@ def accepts(resource: dict) -> bool:
         return False
 
 
-def source(type_name: str) -> str:
-    """The generated source of ``type_name``'s test (compiled if not yet)."""
-    function(type_name)
-    return _SOURCES[type_name]
+def source(test: str) -> str:
+    """The generated source of a type's test (compiled if not yet); ``test`` is a type
+    name (``Coding``, ``Observation.component``) or ``Reference@<targets>``."""
+    function(test)
+    return _SOURCES[test]
 
 
-def function(type_name: str) -> Test:
-    """The compiled test of ``type_name`` (a type or backbone element path)."""
-    found = _COMPILED.get(type_name)
+def sources() -> dict[str, str]:
+    """The source of every test compiled so far (the Reference variants' target sets
+    are the globals ``A<n>`` of ``_NS``)."""
+    return dict(_SOURCES)
+
+
+def function(test: str) -> Test:
+    """The compiled test of a type (or backbone element path, or Reference variant)."""
+    found = _COMPILED.get(test)
     if found is not None:
         return found
-    text = _generate(type_name)
-    exec(compile(text, f"<validation of {type_name}>", "exec"), _NS)
-    f: Test = _NS[_name(type_name)]
-    _SOURCES[type_name] = text
-    return _COMPILED.setdefault(type_name, f)
+    text = _generate(test)
+    exec(compile(text, f"<validation of {test}>", "exec"), _NS)
+    f: Test = _NS[_name(test)]
+    _SOURCES[test] = text
+    return _COMPILED.setdefault(test, f)
 
 
 # --- helpers called by the generated code ----------------------------------------------
@@ -92,8 +99,9 @@ def resource_ok(value: Any, d: int) -> bool:
     """A resource that is not contained: its own frame of ``#id`` references."""
     if type(value) is not dict:
         return False
-    check = _resource_test(value.get("resourceType"))
-    if check is None:
+    rt = value.get("resourceType")
+    check = _RESOURCES.get(rt) if type(rt) is str else None
+    if check is None and (check := _resource_test(rt)) is None:
         return False
     refs: list = []
     if not check(value, refs, d):
@@ -179,20 +187,6 @@ def companion_ok(obj: dict, key: str, v: Any, check: Test, most: int | None, ref
     return True
 
 
-def reference_ok(obj: dict, refs: list, allowed: frozenset[str] | None) -> bool:
-    """``Reference.reference``: its format and target type; ``#id`` goes to ``refs``."""
-    ref = obj.get("reference")
-    if type(ref) is not str or not ref:
-        return True
-    kind, what, error = references.classify(ref)
-    if error is not None:
-        return False
-    if kind == "local":
-        refs.append((what or "", True))
-        return True
-    return allowed is None or what is None or what in allowed
-
-
 def concept_ok(obj: dict, bound: Binding) -> bool:
     codings = obj.get("coding")
     if type(codings) is list:
@@ -222,7 +216,8 @@ _NS: dict[str, Any] = {
     "contained_ok": contained_ok,
     "null_ok": null_ok,
     "companion_ok": companion_ok,
-    "reference_ok": reference_ok,
+    "REFERENCES": references._MEMO,
+    "classify": references.classify,
     "concept_ok": concept_ok,
     "period_problem": period_problem,
     "identifier_problem": identifier_problem,
@@ -233,7 +228,7 @@ _NS: dict[str, Any] = {
 
 
 def _name(type_name: str) -> str:
-    return "ok_" + type_name.replace(".", "__")
+    return "ok_" + type_name.replace(".", "__").replace("@", "__to_")
 
 
 def _child(type_name: str) -> str:
@@ -245,12 +240,14 @@ def _child(type_name: str) -> str:
 
 
 def _const(prefix: str, value: Any) -> str:
-    """A global name for ``value`` in the generated code (one per object)."""
-    name = _CONST_NAMES.get(id(value))
+    """A global name for ``value`` in the generated code (one per object; one per
+    value for sets, so that equal Reference targets share one variant)."""
+    key = value if type(value) is frozenset else id(value)
+    name = _CONST_NAMES.get(key)
     if name is None:
         name = f"{prefix}{len(_CONST_NAMES)}"
         _NS[name] = value
-        _CONST_NAMES[id(value)] = name
+        _CONST_NAMES[key] = name
     return name
 
 
@@ -311,6 +308,10 @@ def _field_lines(e: model.Element, t: str, key: str) -> list[str]:
         if not many:
             return ["if not resource_ok(v, d + 1):", "    return False"]
         return shape + ["for x in v:", "    if not resource_ok(x, d + 1):", "        return False"]
+    if t == "Reference" and bound is None:  # a variant of Reference checks the targets
+        targets = e.target_profiles
+        allowed = frozenset(targets) if targets and "Resource" not in targets else None
+        t = f"Reference@{_const('A', allowed) if allowed else 'any'}"
     check = _child(t)
     post = _post_test(e, t, bound, "x" if many else "v")
     if not many:
@@ -329,10 +330,6 @@ def _post_test(e: model.Element, t: str, bound: Binding | None, x: str) -> str:
         if t == "CodeableConcept":
             return f" or not concept_ok({x}, {_const('B', bound)})"
         return f' or "code" in {x} and not {_const("B", bound)}.coding_ok({x})'
-    if t == "Reference":
-        targets = e.target_profiles
-        allowed = frozenset(targets) if targets and "Resource" not in targets else None
-        return f" or not reference_ok({x}, refs, {_const('A', allowed) if allowed else None})"
     return ""
 
 
@@ -343,7 +340,24 @@ def _companion_lines(e: model.Element, t: str) -> list[str]:
     return [f"if not {check}(v, refs, d + 1):", "    return False"]
 
 
-def _generate(type_name: str) -> str:
+def _reference_lines(allowed: str) -> list[str]:
+    """``Reference.reference`` (a valid string ``v``): its format and target type."""
+    out = [
+        "c = REFERENCES.get(v) or classify(v)  # (kind, type or local id, error)",
+        "if c[2] is not None:",
+        "    return False",
+        'if c[0] == "local":',
+        '    refs.append((c[1] or "", True))',
+    ]
+    if allowed != "any":
+        out += [f"elif c[1] is not None and c[1] not in {allowed}:", "    return False"]
+    return out
+
+
+def _generate(test: str) -> str:
+    """The source of the test ``test``: a type name, or ``Reference@<targets>`` (a
+    Reference whose ``reference`` must name one of the types in the set ``targets``)."""
+    type_name, _, targets = test.partition("@")
     elems = model.elements(type_name)
     if elems is None:  # pragma: no cover - every type code in R4 has a definition
         raise KeyError(f"unknown FHIR type {type_name!r}")
@@ -372,6 +386,8 @@ def _generate(type_name: str) -> str:
                 [f"if {group} and {group} != {j}:", "    return False", f"{group} = {j}"] if e.choice else []
             )
             body = pick + _field_lines(e, t, key)
+            if targets and key == "reference":
+                body += _reference_lines(targets)
             (late if e.name in inherited else branches).append((key, body))
             keys.append(key)
             if t in primitives:
@@ -380,8 +396,8 @@ def _generate(type_name: str) -> str:
         if e.min > 0:
             required.append(keys)
     lines = [
-        f"def {_name(type_name)}(o, refs, d):",
-        f'    """{type_name}: True if the reporting checker would find no issue."""',
+        f"def {_name(test)}(o, refs, d):",
+        f'    """{test}: True if the reporting checker would find no issue."""',
         "    if type(o) is not dict or not o or d > MAX_DEPTH:",
         "        return False",
     ]
