@@ -21,12 +21,14 @@ Each type compiles, on first use, from Python source generated from its element 
 
 A type's children are called through global names of one shared namespace, bound to a
 compiling trampoline until the child type is compiled (recursive types compile lazily).
-Compilation is idempotent, so a race between two threads is harmless.
+Compiling takes a lock; a compiled test is read without one.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -57,6 +59,15 @@ _COMPILED: dict[str, Test] = {}
 _SOURCES: dict[str, str] = {}
 _RESOURCES: dict[str, Test] = {}
 _CONST_NAMES: dict[object, str] = {}
+_LOCK = threading.Lock()
+
+
+def _new_lock() -> None:  # a forked child must not inherit a lock held by another thread
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 def accepts(resource: dict) -> bool:
@@ -85,11 +96,14 @@ def function(test: str) -> Test:
     found = _COMPILED.get(test)
     if found is not None:
         return found
-    text = _generate(test)
-    exec(compile(text, f"<validation of {test}>", "exec"), _NS)
-    f: Test = _NS[_name(test)]
-    _SOURCES[test] = text
-    return _COMPILED.setdefault(test, f)
+    with _LOCK:  # the generator names constants by a counter: one thread at a time
+        found = _COMPILED.get(test)
+        if found is None:
+            text = _generate(test)
+            exec(compile(text, f"<validation of {test}>", "exec"), _NS)
+            found = _COMPILED[test] = _NS[_name(test)]
+            _SOURCES[test] = text
+    return found
 
 
 # --- helpers called by the generated code ----------------------------------------------
