@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_fastpath import _engine_rows
+from test_fastpath import _engine_rows, official_examples
 
 from conftest import synthea_resources
 from helseflyt.search import index as ix
@@ -39,20 +38,7 @@ def test_synthea_sample_row_for_row(synthea_tgz: Path) -> None:
 
 
 def test_official_examples_row_for_row(r4_examples_dir: Path) -> None:
-    resources: list[dict[str, Any]] = []
-    for path in sorted(r4_examples_dir.glob("*.json")):
-        try:
-            r = json.loads(path.read_bytes())
-        except ValueError:
-            continue
-        if not isinstance(r, dict) or "resourceType" not in r or path.name == "package.json":
-            continue
-        resources.append(r)
-        for e in r.get("entry") or () if r["resourceType"] == "Bundle" else ():
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict):
-                resources.append(e["resource"])
-    assert len(resources) > 1000, "the official examples package looks incomplete"
-    assert _same_order(resources) > 1000
+    assert _same_order(official_examples(r4_examples_dir)) > 1000
 
 
 OBSERVATION = {

@@ -162,12 +162,7 @@ def contained_ok(v: Any, refs: list, d: int) -> bool:
 
 def _local_ok(resource: dict, refs: list) -> bool:
     """ref-1 and dom-3, as ``resources._resolve_local`` reports them."""
-    contained = resource.get("contained")
-    ids: dict[str, int] = {}
-    if type(contained) is list:
-        for i, c in enumerate(contained):
-            if type(c) is dict and type(c.get("id")) is str:
-                ids.setdefault(c["id"], i)
+    ids = references.contained_ids(resource)
     referenced: set[str] = set()
     to_container: set[int] = set()
     for target, is_reference in refs:

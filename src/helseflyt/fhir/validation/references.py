@@ -74,3 +74,14 @@ def _classify(reference: str) -> tuple[str, str | None, str | None]:
         None,
         "not Type/id, Type/id/_history/vid, an absolute URL, urn:uuid:, urn:oid: or #id",
     )
+
+
+def contained_ids(resource: dict) -> dict[str, int]:
+    """The index of the first contained resource with each id (local references ``#id``)."""
+    contained = resource.get("contained")
+    ids: dict[str, int] = {}
+    if type(contained) is list:
+        for i, c in enumerate(contained):
+            if type(c) is dict and type(c.get("id")) is str:
+                ids.setdefault(c["id"], i)
+    return ids

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from helseflyt.fhir import model
-from helseflyt.fhir.validation import compiler
+from helseflyt.fhir.validation import compiler, references
 from helseflyt.fhir.validation.context import Ctx
 
 
@@ -95,12 +95,7 @@ def contained_field(e: model.Element) -> compiler.Handler:
 
 
 def _resolve_local(resource: dict, path: str, ctx: Ctx) -> None:
-    contained = resource.get("contained")
-    ids: dict[str, int] = {}
-    if type(contained) is list:
-        for i, c in enumerate(contained):
-            if type(c) is dict and type(c.get("id")) is str:
-                ids.setdefault(c["id"], i)
+    ids = references.contained_ids(resource)
     referenced: set[str] = set()
     to_container: list[str] = []
     for target, where, is_reference in ctx.local_refs:
