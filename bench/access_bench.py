@@ -11,9 +11,11 @@ statistics PostgreSQL picks nested loops that cost seconds here):
 
 * ``open``: open development mode, no audit trail (the baseline);
 * ``system`` / ``practitioner`` / ``patient``: bearer token (validated), authorisation
-  filter in SQL and the audit trail on. Each request has a new token (its signature is
-  checked every time); with ``--reuse-tokens`` each actor keeps one token, as a client
-  does while its token is valid (the validator's cache skips the signature). The
+  filter in SQL and the audit trail on (with ``--audit-split`` also system and
+  practitioner with the audit trail off: what authorisation alone adds). Each request
+  has a new token (its signature is checked every time); with ``--reuse-tokens`` each
+  actor keeps one token, as a client does while its token is valid (the validator's
+  cache skips the signature). The
   practitioner works at that organisation (care relationship through its encounters;
   ``access_care_days`` is set to 100 years because Synthea's encounters are old); the
   patient token is that one patient's.
@@ -61,6 +63,8 @@ from helseflyt.storage.testing import drop_schema, with_schema
 
 ORGNR, FNR, HPR = "974703475", "13116900216", "565501879"
 ACTORS = ("open", "system", "practitioner", "patient")
+UNAUDITED = " no audit"
+SPLIT = ("system" + UNAUDITED, "practitioner" + UNAUDITED)  # --audit-split: authorisation alone
 WARM_UP = 5  # rounds not counted (first plans, caches)
 ORGNR_SYSTEM, FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.101", "urn:oid:2.16.578.1.12.4.1.4.1"
 QUERIES = [
@@ -226,6 +230,11 @@ def main() -> None:
     ap.add_argument("--reader", action="store_true", help="also time Reader.search with/without the filter")
     ap.add_argument("--build", action="store_true", help="only time building the access SQL (no database)")
     ap.add_argument(
+        "--audit-split",
+        action="store_true",
+        help="also system and practitioner with the audit trail off (authorisation alone)",
+    )
+    ap.add_argument(
         "--reuse-tokens", action="store_true", help="one token per actor (a client that keeps its token)"
     )
     args = ap.parse_args()
@@ -258,20 +267,26 @@ def main() -> None:
                 auth_audience=AUDIENCE,
                 access_care_days=care,
             )
-            with Client(open_app) as plain, Client(create_app(secure, store=store)) as api:
+            actors = ACTORS + (SPLIT if args.audit_split else ())
+            unaudited = create_app(secure, store=store, audit=False)
+            with (
+                Client(open_app) as plain,
+                Client(create_app(secure, store=store)) as api,
+                Client(unaudited) as unlogged,
+            ):
                 for res_type, pairs in QUERIES:
                     text = "&".join(f"{k}={v}" for k, v in pairs)
-                    samples: dict[str, list[float]] = {actor: [] for actor in ACTORS}
-                    cpu: dict[str, list[float]] = {actor: [] for actor in ACTORS}
+                    samples: dict[str, list[float]] = {actor: [] for actor in actors}
+                    cpu: dict[str, list[float]] = {actor: [] for actor in actors}
                     hits: dict[str, int] = {}
                     for i in range(WARM_UP + args.queries):  # actors alternate: drift hits all alike
-                        for actor in ACTORS:
-                            client = plain if actor == "open" else api
+                        for actor in actors:
+                            client = plain if actor == "open" else unlogged if actor in SPLIT else api
+                            role = actor.removesuffix(UNAUDITED)
                             headers = {}
                             if actor != "open":  # a fresh token per request (validation is part of the cost)
-                                token = kept.get(actor) or issuer.token(
-                                    {**tokens[actor], "jti": uuid.uuid4().hex}
-                                )
+                                fresh = {**tokens[role], "jti": uuid.uuid4().hex}
+                                token = kept.get(role) or issuer.token(fresh)
                                 headers["authorization"] = f"Bearer {token}"
                             start, start_cpu = time.perf_counter(), time.process_time()
                             response = client.get(res_type, params=pairs, headers=headers)
@@ -283,14 +298,14 @@ def main() -> None:
                                 cpu[actor].append(used)
                             hits[actor] = len(response.json().get("entry", ()))
                     base, base_cpu = p(samples["open"], 50), p(cpu["open"], 50)
-                    for actor in ACTORS:
+                    for actor in actors:
                         p50, p99, c50 = p(samples[actor], 50), p(samples[actor], 99), p(cpu[actor], 50)
                         extra_pct = ""
                         if actor != "open":
                             extra_pct = f"  {100 * (p50 - base) / base:+6.1f}% p50"
                             extra_pct += f"  {100 * (c50 - base_cpu) / base_cpu:+6.1f}% cpu"
                         print(
-                            f"{backend:8} {res_type}?{text:58} {actor:12} {hits[actor]:>3} hits"
+                            f"{backend:8} {res_type}?{text:58} {actor:21} {hits[actor]:>3} hits"
                             f"  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  cpu {c50:6.2f} ms{extra_pct}"
                         )
                 if args.reader:
