@@ -43,6 +43,8 @@ from helseflyt.access import consent as cc
 from helseflyt.access.links import links_of
 from helseflyt.access.principal import Principal
 from helseflyt.errors import FhirError, InvalidRequest
+from helseflyt.storage.access.sets import Pending, cached
+from helseflyt.storage.access.statements import key_of
 from helseflyt.storage.base import HistoryQuery, TokenCriterion
 from helseflyt.storage.query import SearchQuery
 from helseflyt.storage.sql_access import (
@@ -53,13 +55,12 @@ from helseflyt.storage.sql_access import (
     GuardedTransaction,
     active_grants,
     care_patients,
-    controls,
     insert_grants,
     own_records,
     patients_of,
     patients_with_identifier,
     purge_grants,
-    request_sets,
+    read_sets,
     visible,
 )
 
@@ -210,6 +211,9 @@ class RequestPolicy:
         self._grants_checked = False
         self._grants: list[tuple[str, str, str, int]] | None = None  # read with the sets
         self._care_done = False
+        self._wrote = False  # this request's transaction changed access data (sets read live)
+        self._pending: Pending | None = None
+        self._initial = self.base  # before the per-request sets
         self.state["access"] = self._decision()
 
     # -- the decision ---------------------------------------------------------------------
@@ -244,18 +248,14 @@ class RequestPolicy:
             return {"basis": self.basis, "reason": self.reason, "purpose": PURPOSE.get(self.basis, "TREAT")}
         return {"basis": None, "reason": None, "purpose": "TREAT"}
 
-    def _with_care(self, conn: Any) -> None:
-        """Once per request: the patients with citizen controls (live, same snapshot as the
-        reads) and the (cached) care-relationship patients."""
+    def _with_care(self, conn: Any, deferred: bool = False) -> None:
+        """Once per request: the patients with citizen controls (as of this snapshot: read,
+        or kept for its access generation, storage/access/sets.py) and the (cached)
+        care-relationship patients. ``deferred``: see :meth:`search`."""
         if self._care_done:
             return
         self._care_done = True
-        if self.role == "practitioner":  # controls, GP list, grants, declared nin: one query
-            self.base, self._grants = request_sets(conn, self.base, bases=True)
-        elif self.role != "patient":
-            self.base = controls(conn, self.base)
-        elif self.principal.pid:  # their own records and those linked to them (Patient.link)
-            self.base = replace(self.base, own_ids=tuple(own_records(conn, self.principal.pid)))
+        self._read_sets(conn, deferred and not self._wrote)
         if self.role != "practitioner":
             return
         if self.settings.care_cache_seconds <= 0:
@@ -272,9 +272,43 @@ class RequestPolicy:
         if ids is not None:
             self.base = replace(self.base, care_ids=ids)
 
-    def _note_grants(self, conn: Any) -> None:
+    def _read_sets(self, conn: Any, deferred: bool) -> None:
+        f, pid, role = self._initial, self.principal.pid, self.role
+        if role == "patient" and not pid:
+            return
+
+        def compute() -> tuple[Any, int | None]:
+            if role == "patient":  # their own records and those linked to them (Patient.link)
+                return {"own_ids": tuple(own_records(conn, pid or ""))}, None
+            # controls; a practitioner's GP list, grants and declared nin too: one query
+            fields, grants, until = read_sets(conn, f, bases=role == "practitioner")
+            return (fields, grants), until
+
+        if self._wrote:  # this transaction changed access data: as it sees them now
+            value = compute()[0]
+        else:
+            key = (getattr(self.store, "url", id(self.store)), key_of(f))
+            value, self._pending = cached(conn, key, self.now, compute, deferred=deferred)
+        fields, grants = (value, None) if role == "patient" else value
+        self.base = replace(f, **fields)
+        if role == "practitioner":
+            self._grants = grants
+
+    def confirm(self) -> bool:
+        """After a search that used kept sets before their generation was read: do they
+        hold? If not, they are forgotten and the caller searches again (sets read afresh)."""
+        pending, self._pending = self._pending, None
+        if pending is None or pending.holds():
+            return True
+        self.base = self._initial
+        self._care_done = self._grants_checked = False
+        self._grants = None
+        self.state["access"] = self._decision()
+        return False
+
+    def _note_grants(self, conn: Any, deferred: bool = False) -> None:
         """While a practitioner holds an emergency grant, flag each request for review."""
-        self._with_care(conn)
+        self._with_care(conn, deferred)
         if self._grants_checked or self.actor is None or self.basis:
             return
         self._grants_checked = True
@@ -311,8 +345,10 @@ class RequestPolicy:
             self._grant(reader, patients_with_identifier(reader.conn, self.base.declared_nin))
         return self.base
 
-    def search(self, reader: Any, query: SearchQuery) -> AccessFilter:
-        self._note_grants(reader.conn)
+    def search(self, reader: Any, query: SearchQuery, deferred: bool = False) -> AccessFilter:
+        """``deferred``: kept sets may be used before their generation is read (with the
+        search's first query); the caller then checks :meth:`confirm` before using the result."""
+        self._note_grants(reader.conn, deferred and not self.basis)
         if not self.basis:
             return self.base
         ids = self._patients_in_question(reader, query) or self._asked
@@ -364,9 +400,11 @@ class RequestPolicy:
         expires = self.now + int(self.settings.emergency_hours * 3_600_000_000)
         rows = [(self.actor, p, self.basis, self.reason or "", self.now, expires) for p in new]
         if isinstance(reader, GuardedTransaction):
+            reader._inner.mark_access_changed()
             self._write_grants(reader.conn, rows)
         else:
             with self.store.transaction() as tx:
+                tx.mark_access_changed()
                 self._write_grants(tx.conn, rows)
         self._granted.update(new)
 
@@ -436,6 +474,13 @@ class RequestPolicy:
         for target in links_of(resource):
             if target not in old and not visible(tx.conn, f, "Patient", target):
                 raise NoBasis(f"Patient.link to Patient/{target}: no access to that record")
+
+    def wrote(self, tx: Any) -> None:
+        """After each write of the request's transaction: once it has changed access data,
+        the sets are read again as it sees them, never kept (storage/access/sets.py)."""
+        if tx.access_changed and not self._wrote:
+            self._wrote = True
+            self._care_done = False
 
     def after_write(self, tx: Any, res_type: str, res_id: str) -> None:
         """A patient writes only into their own record (checked on the new index rows)."""

@@ -15,7 +15,7 @@ Both backends have the same tables (see ``NNN_*.sql`` next to each backend):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
@@ -68,6 +68,13 @@ INDEX_TABLES = [f"{table}_index" for table in INDEX_COLUMNS]
 CONTAINED = "_contained"
 CONTAINER = "_container"
 
+# The types whose index rows the per-request access sets read (storage/access/sets.py):
+# citizen-control Consents, Patient links, GPs and identifiers, practitioners and
+# organisations by identifier. A transaction writing one of them (or any contained
+# resource) bumps the access generation before it commits.
+ACCESS_TYPES = frozenset({"Consent", "Patient", "Practitioner", "PractitionerRole", "Organization"})
+BUMP_GENERATION = "UPDATE access_generation SET n = n + 1 WHERE id = 1"
+
 
 def with_spans(rows: list[Row]) -> list[Row]:
     """Date rows ``(res_type, res_id, param, low, high)`` with the span class of their
@@ -109,6 +116,11 @@ class Connection(Protocol):
 
     def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
         """SQL after a column to test membership in ``values`` (one parameter, any length)."""
+        ...
+
+    def probe(self, sql: str, args: Sequence[Any] = ()) -> Callable[[], list[Row]]:
+        """``sql``'s rows in this session's snapshot, when called; the driver may send it
+        with the session's first query (PostgreSQL: in the pipeline of ``BEGIN``)."""
         ...
 
 
@@ -276,6 +288,18 @@ class SQLWriter(SQLReader):
         self.indexer = indexer
         self.clock = clock
         self.deferred = False  # the index tables' secondary indexes are dropped (bulk load)
+        self.access_changed = False  # bump the access generation before commit (``finish``)
+
+    def mark_access_changed(self) -> None:
+        """This transaction changes what the access sets read (also: emergency grants)."""
+        self.access_changed = True
+
+    def finish(self) -> None:
+        """Last statement before COMMIT (the stores call it): bump the access generation if
+        this transaction changed access data. Last, so that on PostgreSQL its row lock is
+        held only while committing and is never waited for while holding another."""
+        if self.access_changed:
+            self.conn.run(BUMP_GENERATION)
 
     # -- dialect hooks -------------------------------------------------------------
 
@@ -352,7 +376,10 @@ class SQLWriter(SQLReader):
         """Remove the resources' rows (and their contained resources') from every index table."""
         if self.deferred:  # an update during a deferred load: no full scans per key
             self.restore_indexes()
-        keys = keys + self._contained_keys(keys)
+        contained = self._contained_keys(keys)
+        if contained or not ACCESS_TYPES.isdisjoint(t for t, _ in keys):
+            self.access_changed = True
+        keys = keys + contained
         self._delete_tokens(keys)
         for table in INDEX_COLUMNS:
             if table != "token":
@@ -395,7 +422,10 @@ class SQLWriter(SQLReader):
         micros = to_micros(self.clock())
         when, last_updated = instant(micros), from_micros(micros)
         when_bytes = when.encode()
-        known = self._current_versions(list(dict.fromkeys((t, i) for t, i, _ in items)))
+        keys = list(dict.fromkeys((t, i) for t, i, _ in items))
+        if not ACCESS_TYPES.isdisjoint(t for t, _ in keys):
+            self.access_changed = True
+        known = self._current_versions(keys)
         seqs = self._next_seqs(len(items))
         history: list[Row] = []
         newest: dict[Key, tuple[Row, dict[str, Any] | Serialized]] = {}
@@ -430,6 +460,7 @@ class SQLWriter(SQLReader):
                         these = by_table[row[0]] = []
                     these.append((t, i, *row[1:]))
             if any(t[0] == "@" for t in by_table):
+                self.access_changed = True  # a contained resource may be of ACCESS_TYPES
                 unfold_contained(by_table)
             if by_table:
                 self._insert_index(by_table)
@@ -453,6 +484,8 @@ class SQLWriter(SQLReader):
             keys.append((type, res_id))
             for row in index_rows(self.indexer, type, fjson.loads(cur.body)):
                 by_table.setdefault(row[0], []).append((type, res_id, *row[1:]))
+        if type in ACCESS_TYPES or any(t[0] == "@" for t in by_table):
+            self.access_changed = True
         unfold_contained(by_table)
         if keys:
             self._delete_index(keys)

@@ -22,6 +22,7 @@ from helseflyt.storage.access.queries import (
     patients_of,
     patients_with_identifier,
     purge_grants,
+    read_sets,
     request_sets,
     visible,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "patients_with_identifier",
     "predicate",
     "purge_grants",
+    "read_sets",
     "request_sets",
     "visible",
 ]

@@ -120,7 +120,13 @@ class GuardedReader:
         return [r[0] for r in self._inner.conn.query(" ".join(sql), args)]
 
     def search(self, query: SearchQuery) -> SearchResult:
-        result: SearchResult = self._inner.search(replace(query, access=self._policy.search(self, query)))
+        # kept access sets may go out before their generation is known (with the first
+        # query); if they do not hold, search again with the sets read afresh
+        result: SearchResult = self._inner.search(
+            replace(query, access=self._policy.search(self, query, deferred=True))
+        )
+        if not self._policy.confirm():
+            result = self._inner.search(replace(query, access=self._policy.search(self, query)))
         return result
 
 
@@ -140,6 +146,7 @@ class GuardedTransaction(GuardedReader):
         for t, i, resource in items:
             self._policy.before_write(self._inner, t, i, resource)
         out: list[ResourceVersion] = self._inner.put_many(items)
+        self._policy.wrote(self._inner)
         for t, i, _ in items:
             self._policy.after_write(self._inner, t, i)
         return out
@@ -147,6 +154,7 @@ class GuardedTransaction(GuardedReader):
     def delete(self, type: str, id: str) -> ResourceVersion | None:
         self._policy.before_write(self._inner, type, id, None)
         found: ResourceVersion | None = self._inner.delete(type, id)
+        self._policy.wrote(self._inner)
         return found
 
 

@@ -56,6 +56,20 @@ def request_sets(
     the Patients of the declared ``nhn-patient-nin``. A control list longer than
     ``limit`` (GP list: ``gp_limit``) stays None: then the SQL checks per patient. Also
     returns the grants ``(patient_id, basis, reason, expires)``, newest first."""
+    fields, grants, _ = read_sets(conn, f, bases=bases, limit=limit, gp_limit=gp_limit)
+    return replace(f, **fields), grants
+
+
+Grant = tuple[str, str, str, int]
+
+
+def read_sets(
+    conn: Any, f: AccessFilter, *, bases: bool, limit: int = 2000, gp_limit: int = 5000
+) -> tuple[dict[str, Any], list[Grant], int | None]:
+    """:func:`request_sets` as the filter fields it fills in, the grants, and the first
+    instant after ``f.now`` at which the sets may change with time alone (a citizen
+    control's ``provision.period`` starts or ends, a grant expires), or None: until
+    then they change only through writes (storage/access/sets.py)."""
     sql, args = _SET_STATEMENTS.get(
         f, (bases, limit, gp_limit), lambda g: _sets_statement(g, bases, limit, gp_limit)
     )
@@ -82,7 +96,9 @@ def request_sets(
         out["grant_ids"] = tuple(sorted({g[0] for g in grants}))
         out["grant_open_ids"] = tuple(sorted({g[0] for g in grants if g[1] == "FORHOYET_AKUTT"}))
         out["nin_ids"] = ids("nin", 1 << 30, follow=False)
-    return replace(f, **out), grants
+    edges = [int(r[3]) for r in got.get("edge", ()) if r[3] is not None]
+    edges += [g[3] for g in grants]
+    return out, grants, min(edges) if edges else None
 
 
 _SET_STATEMENTS = Statements()
@@ -107,6 +123,14 @@ def _sets_statement(f: AccessFilter, bases: bool, limit: int, gp_limit: int) -> 
             f" AND {_in_force('kc.res_id', f.now, q)}{extra}"
         )
 
+    # the next edge of any Consent's period (in force from low to high inclusive)
+    edge = (
+        "SELECT min(e.at) FROM (SELECT min(pl.low) AS at FROM date_index pl WHERE pl.res_type = 'Consent'"
+        f" AND pl.param = 'period' AND pl.low > {q.marks([f.now])}"
+        " UNION ALL SELECT min(ph.high) + 1 FROM date_index ph WHERE ph.res_type = 'Consent'"
+        f" AND ph.param = 'period' AND ph.high >= {q.marks([f.now])}) e"
+    )
+    parts.append(f"SELECT 'edge', {_NONE}, {_NONE}, {_NONE}, CAST(({edge}) AS BIGINT)")
     add(cc.RESERVATION, control(cc.RESERVATION), limit)
     if f.role == "practitioner":
         add(cc.SPERRING, control(cc.SPERRING), limit)

@@ -86,6 +86,22 @@ def parse_url(url: str) -> tuple[str, str, int]:
     return urlunsplit(parts._replace(query=rest)), schema, max(pool_size, 1)
 
 
+class _Probe:
+    """A query sent with a session's first one (:meth:`_Conn.probe`)."""
+
+    __slots__ = ("args", "conn", "rows", "text")
+
+    def __init__(self, conn: _Conn, text: str, args: Sequence[Any]) -> None:
+        self.conn, self.text, self.args = conn, text, args
+        self.rows: list[Row] | None = None
+
+    def __call__(self) -> list[Row]:
+        if self.rows is None:  # nothing sent yet: alone (it begins the session)
+            self.conn._probes.remove(self)
+            self.rows = self.conn.query(self.text, self.args)
+        return self.rows
+
+
 class _Conn:
     """The shared SQL's :class:`~helseflyt.storage.sql.Connection` over psycopg.
 
@@ -96,6 +112,18 @@ class _Conn:
     def __init__(self, conn: psycopg.Connection[Any], begin: str | None = None) -> None:
         self._raw = conn
         self._begin = begin
+        self._probes: list[_Probe] = []  # sent with BEGIN and the first query
+
+    def probe(self, text: str, args: Sequence[Any] = ()) -> Callable[[], list[Row]]:
+        """``text``'s rows, read in this session's snapshot: before any query was sent,
+        it goes in the same pipeline as ``BEGIN`` and the first query (no round trip of
+        its own); calling the result before that sends it alone."""
+        if self._begin is None:
+            rows = self.query(text, args)
+            return lambda: rows
+        probe = _Probe(self, text, args)
+        self._probes.append(probe)
+        return probe
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
@@ -114,9 +142,15 @@ class _Conn:
             if self._begin is None:
                 return self._raw.execute(text.replace("?", "%b"), args, binary=True).fetchall()
             begin, self._begin = self._begin, None
+            probes, self._probes = self._probes, []
             with self._raw.pipeline():
                 self._raw.execute(begin)
+                sent = [
+                    (p, self._raw.execute(p.text.replace("?", "%b"), p.args, binary=True)) for p in probes
+                ]
                 cursor = self._raw.execute(text.replace("?", "%b"), args, binary=True)
+            for p, c in sent:
+                p.rows = c.fetchall()
             return cursor.fetchall()
         except psycopg.Error as exc:
             raise _storage_error(exc, "query") from exc
@@ -356,6 +390,7 @@ class PostgresStore:
             tx = _Transaction(conn, self.indexer, self.clock, self)
             tx.deferred = self.deferred
             yield tx
+            tx.finish()
         self.deferred = tx.deferred  # committed
 
     @contextmanager

@@ -55,6 +55,11 @@ class _Conn:
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite write failed: {exc}") from exc
 
+    def probe(self, sql: str, args: Sequence[Any] = ()) -> Callable[[], list[tuple[Any, ...]]]:
+        """``sql``'s rows in this session's snapshot (read now: in-process, no round trip)."""
+        rows = self.query(sql, args)
+        return lambda: rows
+
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         try:
             self.raw.executemany(sql, rows)
@@ -210,6 +215,7 @@ class SQLiteStore:
             tx = _Transaction(_Conn(conn), self.indexer, self.clock)
             tx.deferred = self.deferred
             yield tx
+            tx.finish()
         self.deferred = tx.deferred  # committed
 
     @contextmanager
