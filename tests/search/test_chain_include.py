@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from helseflyt.http.testing import Client
+from helseflyt.search.parse import Include
+from helseflyt.search.plan import include_queries
+from helseflyt.storage.base import ResourceVersion
+from helseflyt.storage.sql_search import compile_search
 
 Put = Callable[[dict[str, Any]], dict[str, Any]]
 LOINC = "http://loinc.org"
@@ -140,6 +146,34 @@ def test_include(client: Client) -> None:
     assert client.get(url).status_code == 400  # Patient is not searched here
     _, included = search(client, url.replace("_include=Patient", "_include:iterate=Patient"))
     assert included == ["Patient/kari", "Practitioner/gp1"]
+
+
+def test_include_follows_the_current_references_of_the_page(client: Client, put: Put) -> None:
+    """The include reads the reference rows of the page's resources by their ids: those of
+    their current versions only, and none of a deleted resource."""
+    put({"resourceType": "Observation", "id": "o2", "status": "final",
+         "subject": {"reference": "Patient/ola"},
+         "code": {"coding": [{"system": LOINC, "code": "8462-4"}]}})  # fmt: skip
+    matches, included = search(client, "Observation?code=8462-4&_include=Observation:subject")
+    assert matches == ["Observation/o2"] and included == ["Patient/ola"]
+    assert client.delete("Observation/o3").status_code in (200, 204)
+    matches, included = search(client, "Observation?_id=o1,o3&_include=Observation:patient")
+    assert matches == ["Observation/o1"] and included == ["Patient/kari"]
+    _, included = search(client, "Observation?_include=Observation:subject")
+    assert included == ["Group/kari", "Patient/kari", "Patient/ola"]
+
+
+def test_include_sql_reads_the_page_references_by_id() -> None:
+    """No second lookup of the page's resources; the ids are one parameter when the
+    connection gives ``in_list`` (the same statement for every page size)."""
+    page = [ResourceVersion("Encounter", f"e{i}", 1, datetime.now(UTC), False, b"{}", i) for i in range(3)]
+    include = Include("Encounter", "subject", None, iterate=False, reverse=False)
+    (query,) = include_queries(include, [*page, replace(page[0], id="c1#m1")], 10)
+    sql, args = compile_search(query, "h.body")
+    assert "resource_current s" not in sql and "IN (?, ?, ?)" in sql
+    assert [a for a in args if str(a).startswith("e") and a != "Encounter"] == ["e0", "e1", "e2"]
+    sql, args = compile_search(query, "h.body", lambda ids: ("= ANY(?)", list(ids)))
+    assert "= ANY(?)" in sql and ["e0", "e1", "e2"] in args
 
 
 def test_revinclude(client: Client) -> None:

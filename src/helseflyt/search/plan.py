@@ -350,7 +350,8 @@ def include_queries(inc: Include, sources: Sequence[Any], limit: int) -> list[Se
     (``_include``) or the resources of ``inc.source`` pointing to them (``_revinclude``)."""
     by_type: dict[str, list[str]] = {}
     for v in sources:
-        by_type.setdefault(v.type, []).append(v.id)
+        if "#" not in v.id:  # a contained match (Container/id#local): no stored resource has its id
+            by_type.setdefault(v.type, []).append(v.id)
     out = []
     count = max(limit, 0)
     for res_type, ids in by_type.items():
@@ -371,7 +372,8 @@ def include_queries(inc: Include, sources: Sequence[Any], limit: int) -> list[Se
             else {inc.target}
         )
         if params and targets:
-            out.append(SearchQuery(tuple(targets), (Reverse(res_type, params, these),), count=count))
+            reverse = Reverse(res_type, params, these, read=True)  # these: the page's own
+            out.append(SearchQuery(tuple(targets), (reverse,), count=count))
     return out
 
 

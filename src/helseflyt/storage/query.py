@@ -113,6 +113,10 @@ class Reverse:
     source_type: str
     params: tuple[str, ...]
     clauses: tuple[AnyClause, ...]
+    # ``clauses`` are one ``_id`` test naming resources this reader has just returned
+    # (current, not deleted, allowed: an ``_include``'s page): their reference rows are
+    # read by those ids without looking the resources up again.
+    read: bool = False
     table: ClassVar[str] = "reverse"
     negate: ClassVar[bool] = False
 

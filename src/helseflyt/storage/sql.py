@@ -253,7 +253,7 @@ class SQLReader:
         """One page of current, non-deleted matches (see :mod:`helseflyt.storage.query`)."""
         from helseflyt.storage.sql_search import compile_count, compile_search, counts_in_page
 
-        text, args = compile_search(query, VERSION_COLUMNS)
+        text, args = compile_search(query, VERSION_COLUMNS, self.conn.in_list)
         rows = self.conn.query(text, args)
         page = rows[: query.count]
         out = SearchResult([], len(rows) > query.count)
@@ -270,7 +270,7 @@ class SQLReader:
         elif query.total and query.cursor is None and not out.more:
             out.total = len(out.versions)  # the first page holds every match: no count query
         elif query.total:
-            text, args = compile_count(query)
+            text, args = compile_count(query, self.conn.in_list)
             out.total = int(self.conn.query(text, args)[0][0])
         return out
 

@@ -68,6 +68,10 @@ SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
 
 
+# a connection's ``in_list``: SQL after a column for membership in a list, and its one parameter
+InList = Callable[[list[str]], tuple[str, Any]]
+
+
 @dataclass(slots=True)
 class _Aliases:
     n: int = 0
@@ -75,6 +79,8 @@ class _Aliases:
     access: Any = None  # access control (storage/sql_access.py), ANDed by _match
     # access control may pick where the rows come from (docs/access.md, "Cost")
     drive: bool = True
+    # the connection's ``in_list`` (one parameter for a list of any length), if given
+    in_list: InList | None = None
 
     def new(self, prefix: str) -> str:
         self.n += 1
@@ -239,8 +245,18 @@ def _reverse(rev: Reverse, a: str, types: tuple[str, ...], al: _Aliases) -> str:
     args = al.args
     args.append(rev.source_type)
     head = f"{r}.res_type = ? AND {_param(r, rev.params, args)}"
-    inner = " AND ".join(_match((rev.source_type,), rev.clauses, s, al))
-    body = f"{head} AND {r}.res_id IN (SELECT {s}.res_id FROM resource_current {s} WHERE {inner})"
+    ids = _read_ids(rev)
+    if ids is not None:  # resources just read: their reference rows exist, and only theirs
+        if al.in_list is not None:  # one parameter: the same statement for any number of ids
+            member, param = al.in_list(ids)
+            args.append(param)
+        else:
+            member = f"IN ({_marks(ids)})"
+            args += ids
+        body = f"{head} AND {r}.res_id {member}"
+    else:
+        inner = " AND ".join(_match((rev.source_type,), rev.clauses, s, al))
+        body = f"{head} AND {r}.res_id IN (SELECT {s}.res_id FROM resource_current {s} WHERE {inner})"
     if len(types) == 1:
         args.append(types[0])
         return (
@@ -251,6 +267,21 @@ def _reverse(rev: Reverse, a: str, types: tuple[str, ...], al: _Aliases) -> str:
         f"({a}.res_type, {a}.res_id) IN"
         f" (SELECT {r}.target_type, {r}.target_id FROM reference_index {r} WHERE {body})"
     )
+
+
+def _read_ids(rev: Reverse) -> list[str] | None:
+    """The ids of ``rev.read`` sources (its one clause: ``_id`` in a list), else None.
+    Index rows are kept for current, non-deleted resources only, so reading the reference
+    rows of those ids finds what the lookup of the sources in ``resource_current`` would."""
+    if not rev.read or len(rev.clauses) != 1:
+        return None
+    clause = rev.clauses[0]
+    if not isinstance(clause, Clause) or clause.table != "resource" or clause.negate:
+        return None
+    if len(clause.alternatives) != 1 or len(clause.alternatives[0]) != 1:
+        return None
+    test = clause.alternatives[0][0]
+    return list(test.value) if (test.column, test.op) == ("res_id", "in") else None
 
 
 def _chain_probe(chain: Chain, a: str, al: _Aliases) -> str:
@@ -565,14 +596,15 @@ def _in_array(query: SearchQuery) -> bool:
     return a is not None and a.postgres and _may_drive(types, query.clauses, a) and _drives(a, types)
 
 
-def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
+def compile_search(query: SearchQuery, columns: str, in_list: InList | None = None) -> tuple[str, list[Any]]:
     """``SELECT columns`` of one page: ``count + 1`` rows (to tell if more follow), or
     with a backward cursor the ``count`` rows before it (in forward order). With
     ``query.sort`` (and not ``_contained``) each row ends with its sort key values, then
-    the number of matches if :func:`counts_in_page`."""
+    the number of matches if :func:`counts_in_page`. ``in_list``: the connection's
+    (:class:`helseflyt.storage.sql.Connection`), for the id lists of an ``_include``."""
     if query.contained != "false":
         return _compile_contained(query, columns)
-    al = _Aliases(access=query.access)
+    al = _Aliases(access=query.access, in_list=in_list)
     where = _match(query.types, query.clauses, "c", al)
     args = al.args
     cursor = query.cursor
@@ -621,8 +653,8 @@ def compile_search(query: SearchQuery, columns: str) -> tuple[str, list[Any]]:
     return sql, page_args
 
 
-def compile_count(query: SearchQuery) -> tuple[str, list[Any]]:
-    al = _Aliases(access=query.access)
+def compile_count(query: SearchQuery, in_list: InList | None = None) -> tuple[str, list[Any]]:
+    al = _Aliases(access=query.access, in_list=in_list)
     if query.contained != "false":
         return f"SELECT count(*) FROM ({_matches(query, al)}) m", al.args
     where = _match(query.types, query.clauses, "c", al)
