@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from helseflyt.http.testing import Client
 from helseflyt.search.interval import interval_drivers
 from helseflyt.search.parse import ParsedSearch, parse
 from helseflyt.search.plan import build_query
 from helseflyt.storage.common import migrations, statements
 from helseflyt.storage.query import LONG_SPAN, Clause, span_class
 from helseflyt.storage.sql import with_spans
-from helseflyt.storage.sql_search import compile_search
+from helseflyt.storage.sql_search import compile_search, counts_in_page
 
 Put = Callable[[dict[str, Any]], dict[str, Any]]
 Ids = Callable[[str], list[str]]
@@ -66,6 +67,25 @@ def test_other_narrow_intervals(ids: Ids, data: None) -> None:
     # "empty" interval: a period reaching over both ends still meets both criteria
     assert ids("Encounter?date=ge2020-03-11&date=lt2020-03-09") == ["open", "week", "years"]
     assert "old-open" in ids("Encounter?date=lt2001-01-02")  # one-sided: no driver, as before
+
+
+def test_full_first_page_counts_its_matches_in_the_page_query(client: Client, data: None) -> None:
+    """The driver's union holds every candidate: the page query counts them (``count(*)
+    OVER ()``) instead of a second query repeating the filter; pages after the first and
+    other searches still count apart."""
+    assert counts_in_page(build_query(_parsed(DAY), ["Encounter"], total=True))
+    assert not counts_in_page(build_query(_parsed(DAY), ["Encounter"], total=False))
+    assert not counts_in_page(build_query(_parsed("date=ge2020-03-10"), ["Encounter"], total=True))
+    walked: list[str] = []
+    url = f"Encounter?{DAY}&_count=4"
+    while url:
+        page = client.get(url).json()
+        assert page["total"] == 6
+        walked += [e["resource"]["id"] for e in page.get("entry", [])]
+        url = next((x["url"] for x in page["link"] if x["relation"] == "next"), "")
+    assert sorted(walked) == ["hour", "months", "open", "unstarted", "week", "years"]
+    for count, total in (("6", 6), ("5", 6), ("1", 6)):
+        assert client.get(f"Encounter?{DAY}&_count={count}").json()["total"] == total
 
 
 def test_multi_valued_parameter_keeps_per_row_semantics(ids: Ids, data: None) -> None:

@@ -584,10 +584,20 @@ def counts_in_page(query: SearchQuery) -> bool:
     """Whether the page's rows carry the total (``count(*) OVER ()``): with ``_sort`` the
     page query reads and sorts every match anyway, and so does the first page of a
     PostgreSQL search the allowed patients' compartments drive (its id array holds every
-    match), so no separate count query is needed."""
+    match) or a bounded date interval drives (its union of span-class ranges holds every
+    candidate), so no separate count query is needed."""
     if not query.total or query.contained != "false":
         return False
-    return bool(query.sort) or (query.cursor is None and _in_array(query))
+    return bool(query.sort) or (query.cursor is None and (_in_array(query) or _interval_driven(query)))
+
+
+def _interval_driven(query: SearchQuery) -> bool:
+    """Whether a bounded date interval drives the search (see :func:`_clauses`), without
+    access control (which may pick another driver)."""
+    if query.access is not None or len(query.types) != 1 or not query.clauses:
+        return False
+    driver = min(query.clauses, key=_rank)
+    return isinstance(driver, Clause) and not driver.negate and _spanned(driver)
 
 
 def _in_array(query: SearchQuery) -> bool:
