@@ -16,11 +16,14 @@ Both backends have the same tables (see ``NNN_*.sql`` next to each backend):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
 from helseflyt.storage.common import Clock, from_micros, index_rows, instant, splice, stamp, to_micros
 from helseflyt.storage.query import SearchQuery, SearchResult, span_class
+
+if TYPE_CHECKING:
+    from helseflyt.storage.sql_search import Dialect
 
 __all__ = ["VERSION_COLUMNS", "Connection", "SQLReader", "SQLWriter"]
 
@@ -105,6 +108,8 @@ def unfold_contained(by_table: dict[str, list[Row]]) -> None:
 
 class Connection(Protocol):
     """What the shared SQL needs from a driver; errors surface as ``StorageError``."""
+
+    dialect: Dialect  # what the search compiler does differently on this backend
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -253,11 +258,12 @@ class SQLReader:
         """One page of current, non-deleted matches (see :mod:`helseflyt.storage.query`)."""
         from helseflyt.storage.sql_search import compile_count, compile_search, counts_in_page
 
-        text, args = compile_search(query, VERSION_COLUMNS, self.conn.in_list)
+        dialect = self.conn.dialect
+        text, args = compile_search(query, VERSION_COLUMNS, self.conn.in_list, dialect)
         rows = self.conn.query(text, args)
         page = rows[: query.count]
         out = SearchResult([], len(rows) > query.count)
-        counted = counts_in_page(query)  # rows end with the sort keys, then the total
+        counted = counts_in_page(query, dialect)  # rows end with the sort keys, then the total
         keyed = (len(query.sort) if query.contained == "false" else 0) + counted
         if keyed:
             out.versions = [_version(r[:_WIDTH]) for r in page]

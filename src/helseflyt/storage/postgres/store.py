@@ -40,6 +40,7 @@ from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, Versi
 from helseflyt.storage.bulk import deferring, restore_on_open
 from helseflyt.storage.common import Clock, migrations, utc_now
 from helseflyt.storage.sql import INDEX_COLUMNS, INDEX_TABLES, VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
+from helseflyt.storage.sql_search import POSTGRES
 
 __all__ = ["PostgresStore"]
 
@@ -108,6 +109,8 @@ class _Conn:
     ``begin`` (the session's ``BEGIN ...``) is sent with the first query, in one pipeline:
     one round trip per transaction less (a search request opens two). Any other use of
     the connection (:attr:`raw`) sends it first on its own."""
+
+    dialect = POSTGRES
 
     def __init__(self, conn: psycopg.Connection[Any], begin: str | None = None) -> None:
         self._raw = conn

@@ -24,6 +24,7 @@ from helseflyt.storage.base import Indexer, StorageError
 from helseflyt.storage.bulk import deferring, restore_on_open
 from helseflyt.storage.common import Clock, migrations, statements, utc_now
 from helseflyt.storage.sql import INDEX_TABLES, SQLReader, SQLWriter
+from helseflyt.storage.sql_search import SQLITE
 
 # WAL pages between automatic checkpoints (SQLite's default is 1,000). A checkpoint
 # copies the WAL's pages into the database and syncs both; fewer, larger checkpoints
@@ -39,6 +40,8 @@ _READ_CACHE_KIB = 8192  # of each read connection (the OS caches the file as wel
 
 class _Conn:
     """The shared SQL's :class:`~helseflyt.storage.sql.Connection` over sqlite3."""
+
+    dialect = SQLITE
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.raw = conn
