@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -123,3 +124,40 @@ def statements(sql: str) -> list[str]:
             out.append(statement)
         pending = ""
     return out
+
+
+class TextArray:
+    """Strings sent to PostgreSQL as one ``text[]`` parameter, encoded once.
+
+    psycopg encodes a Python list on every execution (~0.6 µs per element: 0.34 ms of
+    CPU for 600 ids); the access filter's id sets (a practitioner's care set, the
+    citizen controls) are kept per filter (``storage/access/statements.py``) and sent
+    with every statement of every request, so they carry their encoding, built on first
+    use in PostgreSQL's binary array format (the store registers the dumper)."""
+
+    __slots__ = ("_binary", "items")
+
+    def __init__(self, items: Iterable[str]) -> None:
+        self.items = tuple(items)
+        self._binary: bytes | None = None
+
+    def binary(self) -> bytes:
+        """``text[]`` in binary COPY/bind format: one dimension, no NULLs, element OID 25."""
+        if self._binary is None:
+            encoded = [item.encode() for item in self.items]
+            # ndim, has NULLs, element OID, then (length, lower bound) of the one dimension
+            if encoded:
+                head = struct.pack("!iiiii", 1, 0, 25, len(encoded), 1)
+            else:  # no dimensions
+                head = struct.pack("!iii", 0, 0, 25)
+            self._binary = head + b"".join(struct.pack("!i", len(e)) + e for e in encoded)
+        return self._binary
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TextArray) and other.items == self.items
+
+    def __hash__(self) -> int:
+        return hash(self.items)
+
+    def __repr__(self) -> str:
+        return f"TextArray({list(self.items)!r})"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helseflyt.fhir.model import compartment
+from helseflyt.storage.common import TextArray
 
 FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
 DNR = "urn:oid:2.16.578.1.12.4.1.4.2"
@@ -99,7 +100,7 @@ class _Sql:
         if not ids:
             return "1 = 1" if negate else "1 = 0"
         if self.postgres:
-            test = f"{expr} = ANY({self.marks([list(ids)])}::text[])"
+            test = f"{expr} = ANY({self.marks([TextArray(ids)])}::text[])"
             return f"NOT ({test})" if negate else test
         test = f"IN (SELECT value FROM json_each({self.marks([json.dumps(list(ids))])}))"
         return f"{expr} {'NOT ' if negate else ''}{test}"

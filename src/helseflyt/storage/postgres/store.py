@@ -34,11 +34,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors, sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, VersionConflict
 from helseflyt.storage.bulk import deferring, restore_on_open
-from helseflyt.storage.common import Clock, migrations, utc_now
+from helseflyt.storage.common import Clock, TextArray, migrations, utc_now
 from helseflyt.storage.sql import INDEX_COLUMNS, INDEX_TABLES, VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
 from helseflyt.storage.sql_search import POSTGRES
 
@@ -47,6 +49,7 @@ __all__ = ["PostgresStore"]
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _OUR_OPTIONS = ("schema", "pool_size")
 _COPY_FROM = 16  # rows from which COPY / unnest beat executemany
+TEXT_ARRAY_OID = 1009  # text[] (a built-in type: the same OID on every server)
 _BUILDERS = 2  # connections rebuilding deferred indexes at once (one core each)
 _CONFLICTS = (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected)
 
@@ -85,6 +88,16 @@ def parse_url(url: str) -> tuple[str, str, int]:
         raise ValueError(f"pool_size must be an integer: {url}") from None
     rest = urlencode([(k, v) for k, v in query if k not in _OUR_OPTIONS])
     return urlunsplit(parts._replace(query=rest)), schema, max(pool_size, 1)
+
+
+class _TextArrayDumper(Dumper):
+    """:class:`~helseflyt.storage.common.TextArray` as the ``text[]`` it encoded once."""
+
+    format = Format.BINARY
+    oid = TEXT_ARRAY_OID
+
+    def dump(self, obj: TextArray) -> bytes:
+        return obj.binary()
 
 
 class _Probe:
@@ -333,6 +346,7 @@ class PostgresStore:
             raise
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.adapters.register_dumper(TextArray, _TextArrayDumper)
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
         # Searches are short: starting parallel workers (~5 ms) cost more than the
         # statement itself (a one-day Encounter range at 1M: 14.4 ms with 2 workers,
