@@ -278,18 +278,18 @@ class RequestPolicy:
             return
 
         def compute() -> tuple[Any, int | None]:
+            """``((filter fields, grants), until)``."""
             if role == "patient":  # their own records and those linked to them (Patient.link)
-                return {"own_ids": tuple(own_records(conn, pid or ""))}, None
+                return ({"own_ids": tuple(own_records(conn, pid or ""))}, None), None
             # controls; a practitioner's GP list, grants and declared nin too: one query
             fields, grants, until = read_sets(conn, f, bases=role == "practitioner")
             return (fields, grants), until
 
         if self._wrote:  # this transaction changed access data: as it sees them now
-            value = compute()[0]
+            (fields, grants), _ = compute()
         else:
             key = (getattr(self.store, "url", id(self.store)), key_of(f))
-            value, self._pending = cached(conn, key, self.now, compute, deferred=deferred)
-        fields, grants = (value, None) if role == "patient" else value
+            (fields, grants), self._pending = cached(conn, key, self.now, compute, deferred=deferred)
         self.base = replace(f, **fields)
         if role == "practitioner":
             self._grants = grants
@@ -400,17 +400,18 @@ class RequestPolicy:
         expires = self.now + int(self.settings.emergency_hours * 3_600_000_000)
         rows = [(self.actor, p, self.basis, self.reason or "", self.now, expires) for p in new]
         if isinstance(reader, GuardedTransaction):
-            reader._inner.mark_access_changed()
-            self._write_grants(reader.conn, rows)
+            self._write_grants(reader._inner, rows)
         else:
             with self.store.transaction() as tx:
-                tx.mark_access_changed()
-                self._write_grants(tx.conn, rows)
+                self._write_grants(tx, rows)
         self._granted.update(new)
 
-    def _write_grants(self, conn: Any, rows: list[tuple[str, str, str, str, int, int]]) -> None:
+    def _write_grants(self, tx: Any, rows: list[tuple[str, str, str, str, int, int]]) -> None:
         """Insert, and purge expired grants: this practitioner's every time (their index
-        range), everyone's at most once per :data:`PURGE_SECONDS` per store and process."""
+        range), everyone's at most once per :data:`PURGE_SECONDS` per store and process.
+        A grant changes the access sets: the transaction bumps the access generation."""
+        tx.mark_access_changed()
+        conn = tx.conn
         insert_grants(conn, rows)
         purge_grants(conn, self.now, self.actor)
         if PURGES.due(getattr(self.store, "url", ""), self.now):

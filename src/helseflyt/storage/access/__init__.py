@@ -16,7 +16,6 @@ from helseflyt.storage.access.predicate import _practitioner_sets, drives, predi
 from helseflyt.storage.access.queries import (
     active_grants,
     care_patients,
-    controls,
     insert_grants,
     own_records,
     patients_of,
@@ -39,7 +38,6 @@ __all__ = [
     "_practitioner_sets",
     "active_grants",
     "care_patients",
-    "controls",
     "drives",
     "insert_grants",
     "own_records",

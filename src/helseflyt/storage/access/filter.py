@@ -65,7 +65,7 @@ class AccessFilter:
     # computed ahead (care_patients) and cached by the policy; None = a subquery instead.
     care_ids: tuple[str, ...] | None = None
     # The patients with an active reservation / sperring / blokkering of this practitioner,
-    # read per request (controls()) in the same snapshot; None = correlated subqueries.
+    # read per request (read_sets()) in the same snapshot; None = correlated subqueries.
     reserved_ids: tuple[str, ...] | None = None
     locking_ids: tuple[str, ...] | None = None
     blocking_ids: tuple[str, ...] | None = None

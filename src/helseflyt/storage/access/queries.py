@@ -184,11 +184,6 @@ def own_records(conn: Any, pid: str) -> list[str]:
     return sorted(linked(conn, ids) if ids and links else ids)
 
 
-def controls(conn: Any, f: AccessFilter, limit: int = 2000) -> AccessFilter:
-    """:func:`request_sets` without a practitioner's bases: the citizen controls only."""
-    return request_sets(conn, f, bases=False, limit=limit)[0]
-
-
 _NONE = "CAST(NULL AS TEXT)"  # typed, so that PostgreSQL can match the UNION's columns
 _BLANK = f"{_NONE}, {_NONE}, CAST(NULL AS BIGINT)"  # no basis, reason, expires
 _ANY_LINK = (
