@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,8 @@ from typing import Any
 
 from helseflyt.fhir import json as fjson
 from helseflyt.storage.base import IndexEntry, Indexer, IndexRow, Serialized
+
+log = logging.getLogger("helseflyt.storage")
 
 Clock = Callable[[], datetime]
 
@@ -107,6 +110,17 @@ def migrations(package: str) -> list[tuple[int, str]]:
         if name.endswith(".sql") and name[:3].isdigit():
             out.append((int(name[:3]), entry.read_text(encoding="utf-8")))
     return sorted(out)
+
+
+def announce(version: int, sql: str, upgrading: bool) -> None:
+    """Warn before a migration that rebuilds indexes of an existing database: it runs
+    on start and takes about a minute per million resources (docs/search.md)."""
+    if upgrading and "CREATE INDEX" in sql:
+        log.warning(
+            "upgrading the database: migration %03d rebuilds search indexes"
+            " (about a minute per million resources stored); please wait",
+            version,
+        )
 
 
 def statements(sql: str) -> list[str]:

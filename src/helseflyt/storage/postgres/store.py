@@ -40,7 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from helseflyt.storage.base import Indexer, ResourceVersion, StorageError, VersionConflict
 from helseflyt.storage.bulk import deferring, restore_on_open
-from helseflyt.storage.common import Clock, TextArray, migrations, utc_now
+from helseflyt.storage.common import Clock, TextArray, announce, migrations, utc_now
 from helseflyt.storage.sql import INDEX_COLUMNS, INDEX_TABLES, VERSION_COLUMNS, Key, Row, SQLReader, SQLWriter
 from helseflyt.storage.sql_search import POSTGRES
 
@@ -388,6 +388,7 @@ class PostgresStore:
             restore_on_open(_Transaction(conn, None, self.clock, self), done)
             for version, script in migrations("helseflyt.storage.postgres"):
                 if version not in done:
+                    announce(version, script, bool(done))
                     conn.raw.execute(script.encode())
                     conn.run("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
 

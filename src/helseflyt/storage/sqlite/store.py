@@ -22,7 +22,7 @@ from typing import Any
 
 from helseflyt.storage.base import Indexer, StorageError
 from helseflyt.storage.bulk import deferring, restore_on_open
-from helseflyt.storage.common import Clock, migrations, statements, utc_now
+from helseflyt.storage.common import Clock, announce, migrations, statements, utc_now
 from helseflyt.storage.sql import INDEX_TABLES, SQLReader, SQLWriter
 from helseflyt.storage.sql_search import SQLITE
 
@@ -176,6 +176,7 @@ class SQLiteStore:
             for version, sql in migrations("helseflyt.storage.sqlite"):
                 if version in done:
                     continue
+                announce(version, sql, bool(done))
                 for statement in statements(sql):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, datetime('now'))", (version,))
