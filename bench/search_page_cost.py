@@ -146,9 +146,9 @@ def phases(args: argparse.Namespace, queries: list[str]) -> None:
         conn = reader.conn
         inner = conn.query
 
-        def query_timed(text: str, params: Any = ()) -> Any:
+        def query_timed(text: str, params: Any = (), **kw: Any) -> Any:
             started = time.perf_counter()
-            rows = inner(text, params)
+            rows = inner(text, params, **kw)
             ran.append((text, time.perf_counter() - started))
             return rows
 

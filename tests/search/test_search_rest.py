@@ -281,6 +281,25 @@ def test_paging_total_sort(client: Client, put: Put) -> None:
     assert any(t["code"] == "SUBSETTED" for t in res["meta"]["tag"])
 
 
+def test_default_total_is_counted_up_to_the_cap(
+    client: Client, put: Put, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helseflyt.interactions import search
+
+    monkeypatch.setattr(search, "TOTAL_CAP", 4)  # 1,000 in use: the same code path
+    for i in range(7):
+        put({"resourceType": "Basic", "id": f"b{i}", "code": {"text": "x"}})
+    first = client.get("Basic?_count=3").json()
+    assert "total" not in first and len(first["entry"]) == 3  # more than 4: not counted
+    nxt = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert "total" not in client.get(nxt).json()
+    assert client.get("Basic?_count=3&_total=accurate").json()["total"] == 7
+    assert client.get("Basic?_count=3&_total=estimate").json()["total"] == 7
+    assert client.get("Basic?_summary=count").json()["total"] == 7
+    assert client.get("Basic?_count=3&_sort=_id").json()["total"] == 7  # counted by the page anyway
+    assert client.get("Basic?_id=b1,b2,b3,b4&_count=3").json()["total"] == 4
+
+
 def test_post_search_and_system_search(client: Client) -> None:
     r = client.post(
         "Patient/_search",

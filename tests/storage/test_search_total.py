@@ -45,3 +45,16 @@ def test_total_after_a_cursor_counts_every_match(filled: Store) -> None:
     ids, total = search(filled, 50, Cursor((), "Patient", "p2", backward=True))
     assert ids == ["p0", "p1"]
     assert total == 4
+
+
+def capped(store: Store, cap: int, cursor: Cursor | None = None) -> int | None:
+    ones = Clause("token", "identifier", ((T("value", "=", "1"),),))
+    query = SearchQuery(("Patient",), (ones,), count=2, cursor=cursor, total=True, total_cap=cap)
+    with store.reader() as r:
+        return r.search(query).total
+
+
+@pytest.mark.parametrize(("cap", "total"), [(1, None), (3, None), (4, 4), (5, 4), (1000, 4)])
+def test_a_capped_count_gives_the_total_up_to_the_cap(filled: Store, cap: int, total: int | None) -> None:
+    assert capped(filled, cap) == total
+    assert capped(filled, cap, Cursor((), "Patient", "p0")) == total  # every page alike

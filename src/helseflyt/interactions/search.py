@@ -1,12 +1,14 @@
 """search: ``GET [type]?...``, ``POST [type]/_search``, ``GET [base]?_type=...``
 (https://hl7.org/fhir/R4/http.html#search, https://hl7.org/fhir/R4/search.html).
 
-Answers a ``searchset`` Bundle: ``entry.search.mode = match``, ``total`` (unless
-``_total=none``), a ``self`` link with only the parameters applied and a ``next``
-link while more matches follow, a ``previous`` link on pages after the first. Paging
-is keyset-based, also with ``_sort``: ``_cursor`` carries the sort keys and type/id of
-the last entry of the page (or the first, backward), so a page walk returns every
-match exactly once even while others write. Unknown or unsupported parameters are ignored with a warning
+Answers a ``searchset`` Bundle: ``entry.search.mode = match``, ``total`` (with
+``_total=accurate|estimate`` always; by default when there are at most
+:data:`TOTAL_CAP` matches, or the page query counted them anyway), a ``self`` link
+with only the parameters applied and a ``next`` link while more matches follow, a
+``previous`` link on pages after the first. Paging is keyset-based, also with
+``_sort``: ``_cursor`` carries the sort keys and type/id of the last entry of the page
+(or the first, backward), so a page walk returns every match exactly once even while
+others write. Unknown or unsupported parameters are ignored with a warning
 OperationOutcome entry (``search.mode = outcome``), or refused with 400 under
 ``Prefer: handling=strict``. ``_summary=count`` answers the total only;
 ``_summary=true|text|data`` and ``_elements`` return subsets marked ``SUBSETTED``
@@ -49,6 +51,10 @@ from helseflyt.search.sealed import PAGE_PARAM, owner_of
 from helseflyt.storage.base import Reader, ResourceVersion
 from helseflyt.storage.common import to_micros
 from helseflyt.storage.query import Cursor, SearchQuery, SearchResult
+
+# Without ``_total`` a search counts at most this many matches (a bounded count): a
+# broad search at scale does not pay for counting the database (docs/search.md).
+TOTAL_CAP = 1000
 
 
 def strict(prefer: str | None) -> bool:
@@ -118,7 +124,12 @@ def search(
     count_only = parsed.summary == "count"
     want_total = parsed.total != "none"
     query = build_query(
-        parsed, res_types, base_url=ctx.base_url, total=want_total, terminology=ctx.terminology
+        parsed,
+        res_types,
+        base_url=ctx.base_url,
+        total=want_total,
+        total_cap=TOTAL_CAP if parsed.total is None else None,
+        terminology=ctx.terminology,
     )
     if parsed.lists:
         from helseflyt.search.lists import list_clause
@@ -128,7 +139,7 @@ def search(
     if inside:
         query = replace(query, clauses=(*inside, *query.clauses))
     if count_only:
-        query = replace(query, sort=(), count=0, cursor=None, total=True)
+        query = replace(query, sort=(), count=0, cursor=None, total=True, total_cap=None)
     with ctx.store.reader() as reader:
         found = reader.search(query)
         included = [] if count_only else _included(reader, parsed.includes, found.versions)

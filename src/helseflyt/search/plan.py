@@ -272,6 +272,7 @@ def build_query(
     *,
     base_url: str = "",
     total: bool = False,
+    total_cap: int | None = None,
     terminology: Terminology | None = None,
 ) -> SearchQuery:
     """The storage query of a parsed search over ``res_types`` (``terminology``: the
@@ -303,6 +304,7 @@ def build_query(
         count=parsed.count,
         cursor=cursor,
         total=total,
+        total_cap=total_cap,
         contained=parsed.contained,
         contained_type=parsed.contained_type,
     )

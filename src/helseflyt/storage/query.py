@@ -148,6 +148,9 @@ class SearchQuery:
     count: int = 50
     cursor: Cursor | None = None
     total: bool = False  # also count all matches
+    # Count at most this many (the default ``_total``): with more matches the result has
+    # no total, and a broad search costs a bounded count, not one over the database.
+    total_cap: int | None = None
     # Access control (storage/sql_access.py AccessFilter): ANDed by the compiler to every
     # match, count and inner search (chains, _has); None = no access control (open mode).
     access: Any = None

@@ -111,7 +111,11 @@ class Connection(Protocol):
 
     dialect: Dialect  # what the search compiler does differently on this backend
 
-    def query(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+    def query(self, sql: str, args: Sequence[Any] = (), *, cached_plan: bool = True) -> list[Row]:
+        """``cached_plan=False``: plan this execution for its own arguments, never with a
+        plan cached for the statement (PostgreSQL's generic plans ignore how selective a
+        value is: a capped count of a common code took 115 instead of 3 ms)."""
+        ...
 
     def executemany(self, sql: str, rows: Iterable[Row]) -> None: ...
 
@@ -276,8 +280,9 @@ class SQLReader:
         elif query.total and query.cursor is None and not out.more:
             out.total = len(out.versions)  # the first page holds every match: no count query
         elif query.total:
-            text, args = compile_count(query, self.conn.in_list)
-            out.total = int(self.conn.query(text, args)[0][0])
+            text, args = compile_count(query, self.conn.in_list, query.total_cap)
+            n = int(self.conn.query(text, args, cached_plan=False)[0][0])
+            out.total = n if query.total_cap is None or n <= query.total_cap else None
         return out
 
 

@@ -674,9 +674,16 @@ def compile_search(
     return sql, page_args
 
 
-def compile_count(query: SearchQuery, in_list: InList | None = None) -> tuple[str, list[Any]]:
+def compile_count(
+    query: SearchQuery, in_list: InList | None = None, cap: int | None = None
+) -> tuple[str, list[Any]]:
+    """``count(*)`` of the matches; with ``cap``, of at most ``cap + 1`` of them."""
     al = _Aliases(access=query.access, in_list=in_list)
     if query.contained != "false":
-        return f"SELECT count(*) FROM ({_matches(query, al)}) m", al.args
-    where = _match(query.types, query.clauses, "c", al)
-    return f"SELECT count(*) FROM resource_current c WHERE {' AND '.join(where)}", al.args
+        source = f"SELECT 1 FROM ({_matches(query, al)}) m"
+    else:
+        where = " AND ".join(_match(query.types, query.clauses, "c", al))
+        source = f"SELECT 1 FROM resource_current c WHERE {where}"
+    if cap is None:
+        return f"SELECT count(*) FROM ({source}) n", al.args
+    return f"SELECT count(*) FROM ({source} LIMIT ?) n", [*al.args, cap + 1]

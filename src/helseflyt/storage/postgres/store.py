@@ -153,10 +153,12 @@ class _Conn:
     def begun(self) -> bool:
         return self._begin is None
 
-    def query(self, text: str, args: Sequence[Any] = ()) -> list[Row]:
+    def query(self, text: str, args: Sequence[Any] = (), *, cached_plan: bool = True) -> list[Row]:
+        prepare = None if cached_plan else False  # psycopg's default: prepared after 5 uses
         try:
             if self._begin is None:
-                return self._raw.execute(text.replace("?", "%b"), args, binary=True).fetchall()
+                cur = self._raw.execute(text.replace("?", "%b"), args, binary=True, prepare=prepare)
+                return cur.fetchall()
             begin, self._begin = self._begin, None
             probes, self._probes = self._probes, []
             with self._raw.pipeline():
@@ -164,7 +166,7 @@ class _Conn:
                 sent = [
                     (p, self._raw.execute(p.text.replace("?", "%b"), p.args, binary=True)) for p in probes
                 ]
-                cursor = self._raw.execute(text.replace("?", "%b"), args, binary=True)
+                cursor = self._raw.execute(text.replace("?", "%b"), args, binary=True, prepare=prepare)
             for p, c in sent:
                 p.rows = c.fetchall()
             return cursor.fetchall()

@@ -46,7 +46,7 @@ class _Conn:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.raw = conn
 
-    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, args: Sequence[Any] = (), *, cached_plan: bool = True) -> list[tuple[Any, ...]]:
         try:
             return self.raw.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
