@@ -16,13 +16,14 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from conftest import CACHE, require_all
 from helseflyt.http.testing import Client
-from helseflyt.storage import Store
+from helseflyt.storage import Store, sql_search
 
 from .brute import World, evaluate, ordered
 from .strategies import queries, resources, sorts
@@ -74,6 +75,20 @@ def _walk(client: Client, res_type: str, pairs: list[tuple[str, str]], count: in
 
 
 def test_search_matches_brute_force(client: Client, store: Store) -> None:
+    _against_brute_force(client, store)
+
+
+def test_search_scanning_in_id_order_matches_brute_force(
+    client: Client, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every driver counts as dense: each page and count that may scan resources in id
+    order (SQLite, ``sql_search.scannable``) does, probing every clause."""
+    monkeypatch.setattr(sql_search, "DENSE_PAGE", 1)
+    monkeypatch.setattr(sql_search, "DENSE_COUNT", 1)
+    _against_brute_force(client, store)
+
+
+def _against_brute_force(client: Client, store: Store) -> None:
     stored: Stored = {}
 
     @PROPERTY

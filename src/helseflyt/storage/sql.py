@@ -260,10 +260,18 @@ class SQLReader:
 
     def search(self, query: SearchQuery) -> SearchResult:
         """One page of current, non-deleted matches (see :mod:`helseflyt.storage.query`)."""
-        from helseflyt.storage.sql_search import compile_count, compile_search, counts_in_page
+        from helseflyt.storage.sql_search import (
+            DENSE_COUNT,
+            DENSE_PAGE,
+            compile_count,
+            compile_search,
+            counts_in_page,
+            scannable,
+        )
 
         dialect = self.conn.dialect
-        text, args = compile_search(query, VERSION_COLUMNS, self.conn.in_list, dialect)
+        scan = scannable(query, dialect) and self._driver_rows(query, DENSE_PAGE) >= DENSE_PAGE
+        text, args = compile_search(query, VERSION_COLUMNS, self.conn.in_list, dialect, scan=scan)
         rows = self.conn.query(text, args)
         page = rows[: query.count]
         out = SearchResult([], len(rows) > query.count)
@@ -280,10 +288,18 @@ class SQLReader:
         elif query.total and query.cursor is None and not out.more:
             out.total = len(out.versions)  # the first page holds every match: no count query
         elif query.total:
-            text, args = compile_count(query, self.conn.in_list, query.total_cap)
+            scan = scan and query.total_cap is not None
+            scan = scan and self._driver_rows(query, DENSE_COUNT) >= DENSE_COUNT
+            text, args = compile_count(query, self.conn.in_list, query.total_cap, scan=scan)
             n = int(self.conn.query(text, args, cached_plan=False)[0][0])
             out.total = n if query.total_cap is None or n <= query.total_cap else None
         return out
+
+    def _driver_rows(self, query: SearchQuery, cap: int) -> int:
+        from helseflyt.storage.sql_search import compile_driver_count
+
+        text, args = compile_driver_count(query, cap)
+        return int(self.conn.query(text, args)[0][0])
 
 
 class SQLWriter(SQLReader):
