@@ -354,6 +354,10 @@ class PostgresStore:
         # statement itself (a one-day Encounter range at 1M: 14.4 ms with 2 workers,
         # 2.3 ms without). A tenfold setup cost keeps parallel plans for big scans only.
         conn.execute("SET parallel_setup_cost = 10000")
+        # No JIT compilation: it pays off for analytics, not for statements of a few ms;
+        # a plan estimated above jit_above_cost (a broad count, a mis-estimated semi-join)
+        # paid ~20 ms of compilation per execution (docs/search.md).
+        conn.execute("SET jit = off")
 
     @contextmanager
     def _session(self, begin: str) -> Iterator[_Conn]:
