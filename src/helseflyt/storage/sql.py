@@ -16,6 +16,7 @@ Both backends have the same tables (see ``NNN_*.sql`` next to each backend):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from helseflyt.storage.base import HistoryQuery, Indexer, ResourceVersion, Serialized, TokenCriterion
@@ -270,7 +271,9 @@ class SQLReader:
         )
 
         dialect = self.conn.dialect
-        scan = scannable(query, dialect) and self._driver_rows(query, DENSE_PAGE) >= DENSE_PAGE
+        scan = False
+        if scannable(query, dialect):
+            query, scan = self._dense(query, DENSE_PAGE)
         text, args = compile_search(query, VERSION_COLUMNS, self.conn.in_list, dialect, scan=scan)
         rows = self.conn.query(text, args)
         page = rows[: query.count]
@@ -295,11 +298,30 @@ class SQLReader:
             out.total = n if query.total_cap is None or n <= query.total_cap else None
         return out
 
-    def _driver_rows(self, query: SearchQuery, cap: int) -> int:
+    def _driver_rows(self, query: SearchQuery, cap: int, at: int | None = None) -> int:
         from helseflyt.storage.sql_search import compile_driver_count
 
-        text, args = compile_driver_count(query, cap)
+        text, args = compile_driver_count(query, cap, at)
         return int(self.conn.query(text, args)[0][0])
+
+    def _dense(self, query: SearchQuery, cap: int) -> tuple[SearchQuery, bool]:
+        """``query`` with the driving clause of the fewest index rows (counted up to
+        ``cap``) among those of equal rank moved first, so that it drives; and whether
+        to scan in id order: only if every clause has ``cap`` rows or more (a rare one
+        would make the scan walk the whole type for a few matches)."""
+        from helseflyt.storage.sql_search import countable, rivals
+
+        ties = rivals(query)
+        rows = {i: self._driver_rows(query, cap, i) for i in ties}
+        best = min(ties, key=lambda i: rows[i])  # the first on equal counts
+        dense = rows[best] >= cap and all(countable(c) for c in query.clauses)
+        for i in range(len(query.clauses)):
+            if dense and i not in rows:
+                dense = self._driver_rows(query, cap, i) >= cap
+        if best != ties[0]:
+            rest = [c for i, c in enumerate(query.clauses) if i != best]
+            query = replace(query, clauses=(query.clauses[best], *rest))
+        return query, dense
 
 
 class SQLWriter(SQLReader):

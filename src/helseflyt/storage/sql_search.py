@@ -635,23 +635,40 @@ def scannable(query: SearchQuery, dialect: Dialect) -> bool:
     no bounded date interval: those drivers are selective by construction)."""
     if not dialect.scans_dense or query.sort or query.contained != "false" or len(query.types) != 1:
         return False
-    return _driver(query) is not None
+    return bool(rivals(query))
 
 
-def _driver(query: SearchQuery) -> Clause | None:
+def countable(clause: AnyClause) -> bool:
+    """Whether :func:`compile_driver_count` can count the clause's index rows."""
+    return (
+        isinstance(clause, Clause)
+        and not clause.negate
+        and clause.table != "resource"
+        and not _spanned(clause)
+        and _rank(clause) >= _TOKEN
+    )
+
+
+def rivals(query: SearchQuery) -> list[int]:
+    """The positions of the clauses that would drive (the lowest rank; the first of
+    them does), if that driver's rows can be counted (:func:`compile_driver_count`);
+    else none. Which of equal rank has the fewest rows only counting tells (e.g.
+    ``status=final&code=...``): the caller may move that one first."""
     if not query.clauses:
-        return None
-    d = min(query.clauses, key=_rank)
-    if not isinstance(d, Clause) or d.negate or d.table == "resource" or _spanned(d) or _rank(d) < _TOKEN:
-        return None
-    return d
+        return []
+    best = min(_rank(c) for c in query.clauses)
+    ties = [i for i, c in enumerate(query.clauses) if _rank(c) == best]
+    if not countable(query.clauses[ties[0]]):
+        return []
+    return [i for i in ties if countable(query.clauses[i])]
 
 
-def compile_driver_count(query: SearchQuery, cap: int) -> tuple[str, list[Any]]:
-    """How many index rows the driver of a :func:`scannable` query has, up to ``cap``
-    (an index range scan: cheap when it has few)."""
-    d = _driver(query)
-    assert d is not None
+def compile_driver_count(query: SearchQuery, cap: int, at: int | None = None) -> tuple[str, list[Any]]:
+    """How many index rows the driver of a :func:`scannable` query (or its clause ``at``,
+    a :func:`countable` one) has, up to ``cap`` (an index range scan: cheap when it has
+    few)."""
+    d = query.clauses[rivals(query)[0] if at is None else at]
+    assert isinstance(d, Clause)
     args: list[Any] = [query.types[0]]
     param = _param("x", d.param, args)
     cond = _alternatives("x", d, args)
