@@ -78,13 +78,16 @@ def test_search_matches_brute_force(client: Client, store: Store) -> None:
     _against_brute_force(client, store)
 
 
+@pytest.mark.parametrize("dense", [1, 2])
 def test_search_scanning_in_id_order_matches_brute_force(
-    client: Client, store: Store, monkeypatch: pytest.MonkeyPatch
+    client: Client, store: Store, monkeypatch: pytest.MonkeyPatch, dense: int
 ) -> None:
-    """Every driver counts as dense: each page and count that may scan resources in id
-    order (SQLite, ``sql_search.scannable``) does, probing every clause."""
-    monkeypatch.setattr(sql_search, "DENSE_PAGE", 1)
-    monkeypatch.setattr(sql_search, "DENSE_COUNT", 1)
+    """Drivers count as dense from ``dense`` index rows: with 1 each page and count that
+    may scan resources in id order (SQLite, ``sql_search.scannable``) does, probing
+    every clause; with 3 some scan, some read their driver, some let a rarer clause lead
+    (``SearchQuery.lead``)."""
+    monkeypatch.setattr(sql_search, "DENSE_PAGE", dense)
+    monkeypatch.setattr(sql_search, "DENSE_COUNT", dense)
     _against_brute_force(client, store)
 
 

@@ -4,6 +4,7 @@ on SQLite, between reading the driver and scanning in id order (``sql_search.sca
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -22,11 +23,10 @@ def observations(store_url: str) -> Iterator[Store]:
     with store.transaction() as tx:
         for i in range(8):
             coding = [{"code": "rare" if i in (2, 5) else "common"}]
-            tx.put(
-                "Observation",
-                f"o{i}",
-                {"resourceType": "Observation", "status": "final", "code": {"coding": coding}},
-            )
+            body = {"resourceType": "Observation", "status": "final", "code": {"coding": coding}}
+            if i in (3, 6):
+                body["valueQuantity"] = {"value": 100 + i}
+            tx.put("Observation", f"o{i}", body)
     yield store
     store.close()
 
@@ -41,12 +41,16 @@ def test_the_equal_rank_driver_with_fewest_rows_drives(observations: Store) -> N
         assert chosen.clauses == (STATUS, CODE) and scan  # both reach the cap: as written
 
 
-def test_a_rare_clause_of_another_rank_prevents_the_scan(observations: Store) -> None:
+def test_a_rare_clause_of_another_rank_leads_instead_of_a_scan(observations: Store) -> None:
     rare_text = Clause("string", "code:text", ((T("norm", "prefix", "zz"),),))  # no rows
     query = SearchQuery(("Observation",), (STATUS, rare_text), count=10)
     with observations.reader() as r:
-        assert r._dense(query, 2) == (query, False)  # type: ignore[attr-defined]
+        assert r._dense(query, 2) == (replace(query, lead=1), False)  # type: ignore[attr-defined]
         assert r._dense(SearchQuery(("Observation",), (STATUS,)), 2)[1]  # type: ignore[attr-defined]
+        assert r.search(replace(query, lead=1)).versions == []
+        assert sql_search.compile_search(replace(query, lead=1), "c.res_id")[0].index("string_index") < (
+            sql_search.compile_search(replace(query, lead=1), "c.res_id")[0].index("token_index")
+        )  # the string clause drives; the status probes inside it
 
 
 @pytest.mark.parametrize("dense", [1, 3, 100])
@@ -61,3 +65,13 @@ def test_pages_and_counts_agree_whichever_plan(
             found = r.search(query)
         assert [v.id for v in found.versions] == want[:1]
         assert found.total == (len(want) if len(want) <= 5 else None)
+
+
+def test_a_rare_range_leads_a_dense_token(observations: Store) -> None:
+    high = Clause("number", "value-quantity", ((T("value", ">", 50),),))  # rank of a range
+    query = SearchQuery(("Observation",), (STATUS, high), count=10, total=True)
+    with observations.reader() as r:
+        led, scan = r._dense(query, 3)  # type: ignore[attr-defined]
+        assert led == replace(query, lead=1) and not scan
+        assert [v.id for v in r.search(led).versions] == ["o3", "o6"]
+        assert [v.id for v in r.search(query).versions] == ["o3", "o6"]  # by rank: the same

@@ -151,6 +151,9 @@ class SearchQuery:
     # Count at most this many (the default ``_total``): with more matches the result has
     # no total, and a broad search costs a bounded count, not one over the database.
     total_cap: int | None = None
+    # The position of the clause that drives over one type, whatever its rank (the store
+    # found it has the fewest rows: storage/sql.py ``_dense``); None: by rank.
+    lead: int | None = None
     # Access control (storage/sql_access.py AccessFilter): ANDed by the compiler to every
     # match, count and inner search (chains, _has); None = no access control (open mode).
     access: Any = None

@@ -308,20 +308,27 @@ class SQLReader:
         """``query`` with the driving clause of the fewest index rows (counted up to
         ``cap``) among those of equal rank moved first, so that it drives; and whether
         to scan in id order: only if every clause has ``cap`` rows or more (a rare one
-        would make the scan walk the whole type for a few matches)."""
+        would make the scan walk the whole type for a few matches). When the driver has
+        ``cap`` rows or more but another countable clause fewer (a day, a rare range),
+        that clause leads instead (``SearchQuery.lead``), whatever its rank."""
         from helseflyt.storage.sql_search import countable, rivals
 
         ties = rivals(query)
-        rows = {i: self._driver_rows(query, cap, i) for i in ties}
-        best = min(ties, key=lambda i: rows[i])  # the first on equal counts
-        dense = rows[best] >= cap and all(countable(c) for c in query.clauses)
-        for i in range(len(query.clauses)):
-            if dense and i not in rows:
-                dense = self._driver_rows(query, cap, i) >= cap
+        counted = {i: self._driver_rows(query, cap, i) for i in ties}
+        best = min(ties, key=lambda i: counted[i])  # the first on equal counts
         if best != ties[0]:
             rest = [c for i, c in enumerate(query.clauses) if i != best]
             query = replace(query, clauses=(query.clauses[best], *rest))
-        return query, dense
+        rows = {0: counted[best]}
+        if rows[0] < cap:
+            return query, False
+        for i, clause in enumerate(query.clauses):
+            if i and countable(clause):
+                rows[i] = self._driver_rows(query, cap, i)
+        rare = min(rows, key=lambda i: rows[i])
+        if rows[rare] < cap:
+            return replace(query, lead=rare), False
+        return query, len(rows) == len(query.clauses)  # every clause counted, all dense
 
 
 class SQLWriter(SQLReader):

@@ -101,6 +101,7 @@ class _Aliases:
     drive: bool = True
     # the connection's ``in_list`` (one parameter for a list of any length), if given
     in_list: InList | None = None
+    lead: Any = None  # the query's ``lead`` clause (identity), until the top level uses it
 
     def new(self, prefix: str) -> str:
         self.n += 1
@@ -402,12 +403,14 @@ def _clauses(
     (row ``a`` is already known) every clause probes. ``own``: row ``a`` is an index row
     of that (table, param), whose own columns a clause of the same parameter tests first."""
     where: list[str] = []
-    driver = None
+    driver = forced = None
     if not probe and len(types) == 1 and clauses:
-        driver = min(range(len(clauses)), key=lambda i: _rank(clauses[i]))
+        forced = next((i for i, c in enumerate(clauses) if c is al.lead), None)
+        al.lead = None if forced is not None else al.lead
+        driver = forced if forced is not None else min(range(len(clauses)), key=lambda i: _rank(clauses[i]))
     # Only broad clauses (ranges): each as an IN list, intersected; probing every row of
-    # the first one measured slower.
-    broad = driver is not None and _rank(clauses[driver]) >= _BROAD
+    # the first one measured slower. A forced lead is known to have few rows: it drives.
+    broad = driver is not None and forced is None and _rank(clauses[driver]) >= _BROAD
     if driver is not None and not broad and _nests(clauses[driver]):
         # The other index clauses probe the driver's own index rows inside its subquery
         # (same type and id as the row): only the rows passing them are looked up in
@@ -638,6 +641,10 @@ def scannable(query: SearchQuery, dialect: Dialect) -> bool:
     return bool(rivals(query))
 
 
+def _lead(query: SearchQuery) -> AnyClause | None:
+    return None if query.lead is None else query.clauses[query.lead]
+
+
 def countable(clause: AnyClause) -> bool:
     """Whether :func:`compile_driver_count` can count the clause's index rows."""
     return (
@@ -696,7 +703,7 @@ def compile_search(
     order and every clause probes them (a :func:`scannable` query with a dense driver)."""
     if query.contained != "false":
         return _compile_contained(query, columns)
-    al = _Aliases(access=query.access, in_list=in_list)
+    al = _Aliases(access=query.access, in_list=in_list, lead=_lead(query))
     where = _match(query.types, query.clauses, "c", al, probe=scan)
     args = al.args
     cursor = query.cursor
@@ -750,7 +757,7 @@ def compile_count(
 ) -> tuple[str, list[Any]]:
     """``count(*)`` of the matches; with ``cap``, of at most ``cap + 1`` of them;
     ``scan`` as for :func:`compile_search`."""
-    al = _Aliases(access=query.access, in_list=in_list)
+    al = _Aliases(access=query.access, in_list=in_list, lead=_lead(query))
     if query.contained != "false":
         source = f"SELECT 1 FROM ({_matches(query, al)}) m"
     else:
