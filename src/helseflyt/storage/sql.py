@@ -316,14 +316,16 @@ class SQLReader:
         ties = rivals(query)
         counted = {i: self._driver_rows(query, cap, i) for i in ties}
         best = min(ties, key=lambda i: counted[i])  # the first on equal counts
+        order = list(range(len(query.clauses)))
         if best != ties[0]:
-            rest = [c for i, c in enumerate(query.clauses) if i != best]
-            query = replace(query, clauses=(query.clauses[best], *rest))
-        rows = {0: counted[best]}
-        if rows[0] < cap:
+            order.remove(best)
+            order.insert(0, best)
+            query = replace(query, clauses=tuple(query.clauses[i] for i in order))
+        rows = {new: counted[old] for new, old in enumerate(order) if old in counted}  # counted once
+        if counted[best] < cap:
             return query, False
         for i, clause in enumerate(query.clauses):
-            if i and countable(clause):
+            if i not in rows and countable(clause):
                 rows[i] = self._driver_rows(query, cap, i)
         rare = min(rows, key=lambda i: rows[i])
         if rows[rare] < cap:
